@@ -1,0 +1,65 @@
+// Call snapshots in rtpengine's `query`/`delete` reply shape (../shared/ng-protocol.md §5).
+import type { CallSnapshot, StreamSnapshot } from '../../daemon/session/call-table.js';
+import type { NgDict, NgValue } from '../codec.js';
+
+const secs = (ms: number): number => Math.floor(ms / 1000);
+const fam = (f: 4 | 6): string => (f === 6 ? 'IPv6' : 'IPv4');
+const familyOf = (a: string): string => (a.includes(':') ? 'IPv6' : 'IPv4');
+
+function endpoint(e: { address: string; port: number } | null): NgDict {
+  return e ? { family: familyOf(e.address), address: e.address, port: e.port } : {};
+}
+
+function stream(s: StreamSnapshot, createdMs: number, strict: boolean, handover: boolean): NgDict {
+  const out: NgDict = {};
+  if (s.local) { out['local port'] = s.local.port; out['local address'] = s.local.address; out.family = fam(s.local.family); }
+  out.endpoint = endpoint(s.endpoint);
+  out['advertised endpoint'] = endpoint(s.advertised);
+  out['last packet'] = secs(s.stats.lastPacketMs || createdMs);
+  const flags: string[] = [s.kind === 'rtp' ? 'RTP' : 'RTCP'];
+  if (s.rtcpMuxed) flags.push('fallback RTCP');
+  if (s.endpoint) flags.push('filled');
+  if (s.confirmed) flags.push('confirmed');
+  if (strict) flags.push('strict source address');
+  if (handover) flags.push('media handover');
+  out.flags = flags;
+  if (s.ssrc !== null) out.SSRC = s.ssrc;
+  out.stats = { packets: s.stats.packets, bytes: s.stats.bytes, errors: s.stats.errors };
+  return out;
+}
+
+export function formatCall(c: CallSnapshot): NgDict {
+  const tags: NgDict = {};
+  let untagged = 0;
+  for (const p of c.participants) {
+    const key = p.tag === '' ? `<untagged ${++untagged}>` : p.tag;
+    const t: NgDict = { tag: p.tag };
+    if (p.viaBranch !== null) t['via-branch'] = p.viaBranch;
+    if (p.label !== null) t.label = p.label;
+    t.created = secs(p.createdMs);
+    t.subscriptions = p.peers.map((tag) => ({ tag, type: 'offer/answer' }));
+    t.subscribers = p.peers.map((tag) => ({ tag, type: 'offer/answer' }));
+    t.medias = p.medias.map((m): NgValue => {
+      const flags: string[] = [];
+      if (m.initialized) flags.push('initialized');
+      if (m.asymmetric) flags.push('asymmetric');
+      if (m.direction === 'sendrecv' || m.direction === 'sendonly') flags.push('send');
+      if (m.direction === 'sendrecv' || m.direction === 'recvonly') flags.push('recv');
+      if (m.rtcpMux) flags.push('rtcp-mux');
+      return {
+        index: m.index, type: m.type, protocol: m.protocol,
+        streams: m.streams.map((s) => stream(s, c.createdMs, m.strictSource, m.mediaHandover)),
+        flags,
+      };
+    });
+    tags[key] = t;
+  }
+  return {
+    created: secs(c.createdMs),
+    created_us: (c.createdMs % 1000) * 1000,
+    'last signal': secs(c.lastSignalMs),
+    SSRC: {},
+    tags,
+    totals: { RTP: { ...c.totals.rtp }, RTCP: { ...c.totals.rtcp } },
+  };
+}

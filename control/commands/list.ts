@@ -1,0 +1,9 @@
+// `list`: call-ids, at most `limit` (default 32).
+import { NgError } from '../errors.js';
+import type { CommandHandler } from './context.js';
+
+export const list: CommandHandler = (p, ctx) => {
+  const limit = p.int('limit') ?? 32;
+  if (limit < 0) throw new NgError('Invalid limit');
+  return { calls: ctx.table.list(limit), result: 'ok' };
+};

@@ -1,0 +1,8 @@
+// `offer`: the caller's (or re-inviting party's) SDP in, the SDP for the other side out.
+import { offerAnswerOptions } from '../params.js';
+import type { CommandHandler } from './context.js';
+
+export const offer: CommandHandler = async (p, ctx) => {
+  const r = await ctx.table.offer(offerAnswerOptions(p, 'offer'));
+  return { sdp: r.sdp, result: 'ok' };
+};

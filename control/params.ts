@@ -1,0 +1,177 @@
+// NG dictionary → typed parameters. The only place that knows the wire spellings of keys and
+// flags ('from-tag' → fromTag, 'trust address' → trust-address, …).
+import type { DeleteOptions, OfferAnswerOptions, QueryOptions } from '../daemon/session/model.js';
+import type { IceMode } from '../daemon/session/rewrite.js';
+import type { NgDict, NgValue } from './codec.js';
+import { NgError } from './errors.js';
+
+/**
+ * Keys are matched without regard to case, and with spaces and hyphens alike, so
+ * `call ID`, `call-id` and `Call-ID` are one key (rtpengine accepts these aliases).
+ */
+export function normalizeKeys(dict: NgDict): Map<string, NgValue> {
+  const m = new Map<string, NgValue>();
+  for (const [k, v] of Object.entries(dict)) m.set(k.toLowerCase().replace(/[ _]/g, '-'), v);
+  return m;
+}
+
+export class Params {
+  readonly keys: Map<string, NgValue>;
+  constructor(readonly dict: NgDict) { this.keys = normalizeKeys(dict); }
+
+  /** A string value; Buffers must be UTF-8. */
+  str(key: string): string | null {
+    const v = this.keys.get(key);
+    if (v === undefined) return null;
+    if (typeof v === 'string') return v;
+    if (Buffer.isBuffer(v)) return v.toString('utf8');
+    if (typeof v === 'number') return String(v);
+    return null;
+  }
+
+  /** A UTF-8 string, or an error when the bytes are not valid UTF-8 (SDP is text). */
+  text(key: string, reason: string): string | null {
+    const v = this.keys.get(key);
+    if (v === undefined) return null;
+    if (Buffer.isBuffer(v)) {
+      const s = v.toString('utf8');
+      if (s.includes('\uFFFD') && !Buffer.from(s, 'utf8').equals(v)) throw new NgError(reason);
+      return s;
+    }
+    return typeof v === 'string' ? v : null;
+  }
+
+  int(key: string): number | null {
+    const v = this.keys.get(key);
+    if (typeof v === 'number') return v;
+    const s = this.str(key);
+    if (s === null || !/^-?\d+$/.test(s.trim())) return null;
+    return Number(s);
+  }
+
+  list(key: string): string[] {
+    const v = this.keys.get(key);
+    if (v === undefined) return [];
+    if (Array.isArray(v)) return v.map((x) => (Buffer.isBuffer(x) ? x.toString('utf8') : typeof x === 'string' || typeof x === 'number' ? String(x) : '')).filter((x) => x !== '');
+    const s = this.str(key);
+    return s === null ? [] : [s];
+  }
+
+  sub(key: string): Params | null {
+    const v = this.keys.get(key);
+    if (v && typeof v === 'object' && !Array.isArray(v) && !Buffer.isBuffer(v)) return new Params(v as NgDict);
+    return null;
+  }
+
+  require(key: string, reason: string): string {
+    const s = this.str(key);
+    if (s === null || s === '') throw new NgError(reason);
+    return s;
+  }
+}
+
+const KNOWN_FLAGS = [
+  'trust-address', 'SIP-source-address', 'asymmetric', 'unidirectional', 'strict-source', 'media-handover',
+  'port-latching', 'no-port-latching', 'reset', 'record-call', 'no-rtcp-attribute', 'full-rtcp-attribute',
+  'loop-protect', 'always-transcode', 'single-codec', 'reuse-codecs', 'no-codec-renegotiation', 'allow-transcoding',
+  'original-sendrecv', 'inject-DTMF', 'detect-DTMF', 'generate-RTCP', 'RTCP-mirror', 'generate-mid', 'strip-extmap',
+  'trickle-ICE', 'reject-ICE', 'ICE-reject', 'pierce-NAT', 'NAT-wait', 'debug', 'debugging', 'pad-crypto', 'all',
+  'fatal', 'symmetric', 'load-limit', 'rollback',
+];
+const CANONICAL = new Map(KNOWN_FLAGS.map((f) => [f.toLowerCase(), f]));
+
+/** `trust address` → `trust-address`; known flags get their canonical case. */
+export function canonicalFlag(f: string): string {
+  const dashed = f.trim().replace(/ /g, '-');
+  return CANONICAL.get(dashed.toLowerCase()) ?? dashed;
+}
+
+const REPLACE = new Map(['origin', 'session-connection', 'session-name', 'sdp-version', 'username', 'zero-address']
+  .map((r) => [r, r === 'sdp-version' ? 'SDP-version' : r]));
+
+const ICE_MODES = new Map<string, IceMode>([
+  ['remove', 'remove'], ['force', 'force'], ['default', 'default'], ['optional', 'optional'],
+  ['force-relay', 'force-relay'], ['force_relay', 'force-relay'], ['force relay', 'force-relay'],
+]);
+
+const PROTOCOLS = new Set(['RTP/AVP', 'RTP/SAVP', 'RTP/AVPF', 'RTP/SAVPF', 'UDP/TLS/RTP/SAVP', 'UDP/TLS/RTP/SAVPF']);
+
+export function callId(p: Params): string {
+  return p.require('call-id', 'No call-id in message');
+}
+
+export function offerAnswerOptions(p: Params, command: 'offer' | 'answer'): OfferAnswerOptions {
+  const sdp = p.text('sdp', 'Failed to parse SDP');
+  if (sdp === null || sdp === '') throw new NgError('No SDP body in message');
+  const cid = callId(p);
+  const fromTag = p.require('from-tag', 'No from-tag in message');
+  const toTag = p.str('to-tag');
+  if (command === 'answer' && (toTag === null || toTag === '')) throw new NgError('No to-tag in message');
+
+  const flags = new Set<string>();
+  const codec = { strip: [] as string[], except: [] as string[], offer: [] as string[], mask: [] as string[], transcode: [] as string[] };
+  const replace = new Set<string>();
+  for (const raw of p.list('flags')) {
+    const f = canonicalFlag(raw);
+    const m = /^(?:codec-)?(strip|except|offer|mask|transcode)-(.+)$/.exec(f);
+    if (m && (f.startsWith('codec-') || m[1] === 'transcode')) { codec[m[1] as keyof typeof codec].push(m[2]!.replace(/--/g, '=')); continue; }
+    const r = /^replace-(.+)$/.exec(f);
+    if (r && REPLACE.has(r[1]!.toLowerCase())) { replace.add(REPLACE.get(r[1]!.toLowerCase())!); continue; }
+    flags.add(f);
+  }
+  for (const r of p.list('replace')) {
+    const k = r.trim().replace(/ /g, '-').toLowerCase();
+    if (REPLACE.has(k)) replace.add(REPLACE.get(k)!);
+  }
+  const c = p.sub('codec');
+  if (c) for (const k of ['strip', 'except', 'offer', 'mask', 'transcode'] as const) codec[k].push(...c.list(k));
+
+  const direction = p.list('direction');
+  const rf = p.list('received-from');
+  let receivedFrom: OfferAnswerOptions['receivedFrom'] = null;
+  if (rf.length === 2 && /^IP[46]$/.test(rf[0]!)) receivedFrom = { family: rf[0] === 'IP6' ? 6 : 4, address: rf[1]! };
+  const af = p.str('address-family');
+  const ice = ICE_MODES.get((p.str('ice') ?? 'default').toLowerCase()) ?? 'default';
+  if (flags.has('reject-ICE') || flags.has('ICE-reject')) { /* answer-side ICE removal */ }
+  const tp = p.str('transport-protocol');
+  const ptime = p.int('ptime');
+  return {
+    callId: cid,
+    fromTag,
+    toTag: toTag === '' ? null : toTag,
+    viaBranch: p.str('via-branch') || null,
+    sdp,
+    flags,
+    replace,
+    interfaces: [direction[0] ?? null, direction[1] ?? null],
+    receivedFrom,
+    mediaAddress: p.str('media-address') || null,
+    addressFamily: af === 'IP6' ? 6 : af === 'IP4' ? 4 : null,
+    ice: flags.has('reject-ICE') || flags.has('ICE-reject') ? 'remove' : ice,
+    rtcpMux: new Set(p.list('rtcp-mux').map((x) => x.toLowerCase())),
+    transportProtocol: tp !== null && PROTOCOLS.has(tp) ? tp : null,
+    codec,
+    ptime: command === 'offer' && ptime !== null && ptime > 0 ? ptime : null,
+    label: p.str('label'),
+  };
+}
+
+export function deleteOptions(p: Params): DeleteOptions {
+  const delay = p.int('delete-delay');
+  return {
+    callId: callId(p),
+    fromTag: p.str('from-tag') || null,
+    toTag: p.str('to-tag') || null,
+    viaBranch: p.str('via-branch') || null,
+    fatal: p.list('flags').map(canonicalFlag).includes('fatal'),
+    deleteDelayS: delay !== null && delay >= 0 ? delay : null,
+  };
+}
+
+export function queryOptions(p: Params): QueryOptions {
+  return { callId: callId(p), fromTag: p.str('from-tag') || null, toTag: p.str('to-tag') || null };
+}
+
+export function supportsLoadLimit(p: Params): boolean {
+  return p.list('supports').some((s) => s.toLowerCase().replace(/ /g, '-') === 'load-limit');
+}

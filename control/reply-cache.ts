@@ -1,0 +1,49 @@
+// Retransmission cache: a proxy that got no reply in time sends the same datagram again; it
+// must get the first reply and the command must not run twice. Keyed on source + cookie +
+// body (rtpengine keys on the cookie alone and so has answered one command with another's
+// reply). Two generations, swapped every `ttlMs / 2`: an entry lives between ttl/2 and ttl.
+import { createHash } from 'node:crypto';
+
+export class ReplyCache {
+  private current = new Map<string, Buffer | Promise<Buffer>>();
+  private previous = new Map<string, Buffer | Promise<Buffer>>();
+  private bytes = 0;
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(ttlMs = 30_000, private readonly maxBytes = 64 * 1024 * 1024) {
+    this.timer = setInterval(() => this.rotate(), ttlMs / 2);
+    this.timer.unref();
+  }
+
+  static key(source: string, message: Buffer): string {
+    return source + '|' + createHash('sha1').update(message).digest('base64');
+  }
+
+  get(key: string): Buffer | Promise<Buffer> | undefined {
+    return this.current.get(key) ?? this.previous.get(key);
+  }
+
+  /** Registers a command in progress; duplicates arriving meanwhile wait for the same reply. */
+  pending(key: string, reply: Promise<Buffer>): void {
+    this.current.set(key, reply);
+    reply.then((buf) => {
+      if (this.current.get(key) === reply) this.current.set(key, buf);
+      else if (this.previous.get(key) === reply) this.previous.set(key, buf);
+      this.bytes += buf.length + key.length;
+      if (this.bytes > this.maxBytes) this.rotate();
+    }, () => {
+      this.current.delete(key);
+      this.previous.delete(key);
+    });
+  }
+
+  get size(): number { return this.current.size + this.previous.size; }
+
+  rotate(): void {
+    this.previous = this.current;
+    this.current = new Map();
+    this.bytes = 0;
+  }
+
+  close(): void { clearInterval(this.timer); }
+}

@@ -1,0 +1,78 @@
+#!/usr/bin/env node
+// rtprelay's entry point: reads the configuration, starts the media plane, the session core and
+// the control transports, and stops them in the reverse order on a signal.
+import { mkdirSync, unlinkSync, writeFileSync } from 'node:fs';
+import { ConfigError, helpText, loadConfig, type Config } from './config/load.js';
+import { createLogger } from './log.js';
+import { CallTable } from './session/call-table.js';
+import { LocalMediaPlane } from '../media/relay.js';
+import { NgServer } from '../control/ng-server.js';
+import type { CommandContext } from '../control/commands/context.js';
+
+export const VERSION = '0.1.0';
+
+async function main(): Promise<void> {
+  let cfg: Config;
+  try {
+    const c = loadConfig(process.argv.slice(2));
+    if (c === 'help') { process.stdout.write(helpText() + '\n'); return; }
+    if (c === 'version') { process.stdout.write(`rtprelay ${VERSION}\n`); return; }
+    cfg = c;
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      process.stderr.write(`rtprelay: ${e.message}\n`);
+      process.exit(1);
+    }
+    throw e;
+  }
+  const log = createLogger(cfg.log);
+  for (const w of cfg.warnings) log.warn(w);
+  const clock = { nowMs: Date.now() };
+  // The packet path reads a cached clock; a quarter second is plenty for one-second timeouts.
+  const tick = setInterval(() => { clock.nowMs = Date.now(); }, 250);
+  const plane = new LocalMediaPlane(cfg.ports, clock);
+  const table = new CallTable(cfg, plane, log.child({ sub: 'session' }), clock);
+  const sweep = setInterval(() => table.sweep(Date.now()), 1000);
+  const ctx: CommandContext = {
+    table, log: log.child({ sub: 'control' }), startedMs: Date.now(), nowMs: () => Date.now(),
+    stats: { byCommand: new Map(), byProxy: new Map() },
+    ports: () => plane.ports(),
+  };
+  const ng = new NgServer(ctx, log.child({ sub: 'control' }), { udp: cfg.listenNg, tcp: cfg.listenTcpNg });
+  let bound;
+  try {
+    bound = await ng.start();
+  } catch (e) {
+    log.fatal({ err: e }, 'cannot open control sockets');
+    process.exitCode = 1;
+    log.flush();
+    setTimeout(() => process.exit(1), 100);
+    return;
+  }
+  for (const ep of bound.udp) log.info({ transport: 'udp', address: ep.address, port: ep.port }, 'ng listening');
+  for (const ep of bound.tcp) log.info({ transport: 'tcp', address: ep.address, port: ep.port }, 'ng listening');
+  if (cfg.pidfile) {
+    try { mkdirSync(cfg.stateDir, { recursive: true }); } catch { /* state dir is optional here */ }
+    writeFileSync(cfg.pidfile, `${process.pid}\n`);
+  }
+  log.info({ version: VERSION, interfaces: cfg.interfaces, ports: cfg.ports }, 'rtprelay started');
+
+  let stopping = false;
+  const stop = async (signal: string): Promise<void> => {
+    if (stopping) process.exit(0);
+    stopping = true;
+    log.info({ signal }, 'shutting down');
+    clearInterval(sweep);
+    clearInterval(tick);
+    await ng.close();
+    table.destroyAll('shutdown');
+    await plane.shutdown();
+    if (cfg.pidfile) try { unlinkSync(cfg.pidfile); } catch { /* already gone */ }
+    log.flush();
+    setTimeout(() => process.exit(0), 50).unref();
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+}
+
+void main();

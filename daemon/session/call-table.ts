@@ -1,0 +1,373 @@
+// The call table: creates, finds and ends calls, runs offer/answer against it, ends calls on
+// timeouts (a once-a-second sweep with the time passed in), and reports calls as plain
+// snapshots. Knows nothing of NG wording; throws SessionError.
+import type { Logger } from 'pino';
+import type { LogicalInterface } from '../config/load.js';
+import type { MediaPlane, PlaneEvent, SocketStats } from '../../media/plane.js';
+import { SessionError } from './errors.js';
+import type { Call, DeleteOptions, MediaState, OfferAnswerOptions, Participant, QueryOptions } from './model.js';
+import { applyAnswer, applyOffer, forwardPlans as forwardPlansOf, type OfferAnswerContext } from './offer-answer.js';
+import { parseSdp } from './sdp.js';
+
+export interface SessionConfig {
+  interfaces: readonly LogicalInterface[];
+  timeouts: { timeoutS: number; silentTimeoutS: number; finalTimeoutS: number; offerTimeoutS: number; deleteDelayS: number };
+  maxSessions: number;
+  sipSource: boolean;
+}
+
+export interface StreamSnapshot {
+  kind: 'rtp' | 'rtcp';
+  local: { address: string; port: number; family: 4 | 6 } | null;
+  /** Where we send: learned, else from the SDP. */
+  endpoint: { address: string; port: number } | null;
+  /** What the SDP said. */
+  advertised: { address: string; port: number } | null;
+  confirmed: boolean;
+  stats: { packets: number; bytes: number; errors: number; dropped: number; lastPacketMs: number };
+  ssrc: number | null;
+  rtcpMuxed: boolean;
+}
+
+export interface MediaSnapshot {
+  index: number;
+  type: string;
+  protocol: string;
+  direction: string;
+  rtcpMux: boolean;
+  asymmetric: boolean;
+  strictSource: boolean;
+  mediaHandover: boolean;
+  initialized: boolean;
+  streams: StreamSnapshot[];
+}
+
+export interface ParticipantSnapshot {
+  tag: string;
+  viaBranch: string | null;
+  label: string | null;
+  createdMs: number;
+  /** Tags (or '' for untagged) of the participants whose media this one receives / sends to. */
+  peers: string[];
+  medias: MediaSnapshot[];
+}
+
+export interface CallSnapshot {
+  callId: string;
+  createdMs: number;
+  lastSignalMs: number;
+  participants: ParticipantSnapshot[];
+  totals: { rtp: Counter; rtcp: Counter };
+}
+
+interface Counter { packets: number; bytes: number; errors: number }
+
+export interface TableTotals {
+  callsCreated: number;
+  callsEnded: Record<string, number>;
+  current: number;
+  deleting: number;
+}
+
+export type OfferResult = { sdp: string } | { sdp: string; unchanged: true };
+
+export class CallTable {
+  private readonly calls = new Map<string, Call>();
+  /** Serialises commands per call: each runs to its end before the next for the same call-id. */
+  private readonly busy = new Map<string, Promise<unknown>>();
+  private readonly socketOwner = new Map<number, string>();
+  private created = 0;
+  private readonly ended: Record<string, number> = {};
+  /** When false, new calls are refused (drain); existing ones go on. */
+  acceptingNewCalls = true;
+
+  constructor(
+    private readonly cfg: SessionConfig,
+    private readonly plane: MediaPlane,
+    private readonly log: Logger,
+    private readonly clock: { nowMs: number },
+  ) {
+    plane.onEvent((ev) => this.onPlaneEvent(ev));
+  }
+
+  private onPlaneEvent(ev: PlaneEvent): void {
+    const callId = this.socketOwner.get(ev.id) ?? null;
+    if (ev.type === 'learned') this.log.info({ callId, socket: ev.id, remote: ev.remote, previous: ev.previous }, 'peer learned');
+    else this.log.debug({ callId, socket: ev.id, remote: ev.remote }, 'peer confirmed');
+  }
+
+  get size(): number { return this.calls.size; }
+
+  private liveCount(): number {
+    let n = 0;
+    for (const c of this.calls.values()) if (c.deleteAtMs === null) n++;
+    return n;
+  }
+
+  private async exclusive<T>(callId: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.busy.get(callId) ?? Promise.resolve();
+    const run = prev.then(fn, fn);
+    const tail = run.catch(() => undefined);
+    this.busy.set(callId, tail);
+    try {
+      return await run;
+    } finally {
+      if (this.busy.get(callId) === tail) this.busy.delete(callId);
+    }
+  }
+
+  private context(retired: number[]): OfferAnswerContext {
+    return {
+      plane: this.plane, interfaces: this.cfg.interfaces, sipSource: this.cfg.sipSource, nowMs: this.clock.nowMs,
+      retired, warn: (fields, msg) => this.log.warn(fields, msg),
+    };
+  }
+
+  private track(call: Call): void {
+    for (const p of call.participants) for (const m of p.medias) {
+      if (m?.local) { this.socketOwner.set(m.local.rtp, call.callId); this.socketOwner.set(m.local.rtcp, call.callId); }
+    }
+  }
+
+  private closeSockets(ids: number[]): void {
+    for (const id of ids) this.socketOwner.delete(id);
+    this.plane.close(ids);
+  }
+
+  async offer(opts: OfferAnswerOptions): Promise<OfferResult> {
+    // loop-protect: an SDP that already passed through us comes back untouched, and no call is made.
+    if (opts.flags.has('loop-protect') && /^a=rtpengine:/m.test(opts.sdp)) return { sdp: opts.sdp, unchanged: true };
+    return this.exclusive(opts.callId, async () => {
+      let call = this.calls.get(opts.callId);
+      const isNew = call === undefined;
+      if (!call) {
+        if (!this.acceptingNewCalls) throw new SessionError('SESSION_LIMIT', 'not accepting new calls');
+        if (this.cfg.maxSessions >= 0 && this.liveCount() >= this.cfg.maxSessions) {
+          throw new SessionError('SESSION_LIMIT', 'max-sessions reached');
+        }
+        parseSdp(opts.sdp); // refuse bad SDP before anything exists
+        call = {
+          callId: opts.callId, createdMs: this.clock.nowMs, lastSignalMs: this.clock.nowMs, answeredMs: null,
+          participants: [], nextParticipantId: 1, deleteAtMs: null, deleteReason: null,
+        };
+      }
+      // Identical retransmitted offer (session refresh): same SDP back, nothing changes.
+      const a = call.participants.find((p) => p.tag === opts.fromTag);
+      if (a && a.sdpIn === opts.sdp && a.sdpOut !== null && opts.toTag === null && a.peerId !== null
+        && (opts.viaBranch === null || call.participants.find((p) => p.id === a.peerId)?.viaBranch === opts.viaBranch)) {
+        call.lastSignalMs = this.clock.nowMs;
+        return { sdp: a.sdpOut };
+      }
+      const snapshot = isNew ? null : structuredClone(call);
+      const retired: number[] = [];
+      try {
+        const sdp = await applyOffer(this.context(retired), call, opts);
+        if (isNew) {
+          this.calls.set(call.callId, call);
+          this.created++;
+          this.log.info({ callId: call.callId, fromTag: opts.fromTag }, 'call created');
+        }
+        call.deleteAtMs = null;
+        call.deleteReason = null;
+        call.lastSignalMs = this.clock.nowMs;
+        this.track(call);
+        this.closeSockets(retired);
+        return { sdp };
+      } catch (e) {
+        this.rollback(call, snapshot);
+        throw e;
+      }
+    });
+  }
+
+  async answer(opts: OfferAnswerOptions): Promise<{ sdp: string }> {
+    return this.exclusive(opts.callId, async () => {
+      const call = this.calls.get(opts.callId);
+      if (!call || call.deleteAtMs !== null && call.deleteAtMs <= this.clock.nowMs) throw new SessionError('NO_CALL', 'unknown call-id');
+      const b = call.participants.find((p) => p.tag === opts.toTag);
+      if (b && b.sdpIn === opts.sdp && b.sdpOut !== null) {
+        call.lastSignalMs = this.clock.nowMs;
+        return { sdp: b.sdpOut };
+      }
+      const snapshot = structuredClone(call);
+      const retired: number[] = [];
+      try {
+        const sdp = await applyAnswer(this.context(retired), call, opts);
+        call.lastSignalMs = this.clock.nowMs;
+        this.track(call);
+        this.closeSockets(retired);
+        this.log.info({ callId: call.callId, fromTag: opts.fromTag, toTag: opts.toTag }, 'call answered');
+        return { sdp };
+      } catch (e) {
+        this.rollback(call, snapshot);
+        throw e;
+      }
+    });
+  }
+
+  /** Puts a call back as it was before a failed command, closing sockets the command opened. */
+  private rollback(call: Call, snapshot: Call | null): void {
+    const before = new Set<number>();
+    if (snapshot) for (const id of socketsOf(snapshot)) before.add(id);
+    this.closeSockets(socketsOf(call).filter((id) => !before.has(id)));
+    if (snapshot) {
+      Object.assign(call, snapshot);
+      this.plane.install(call.participants.flatMap((p) => planAll(call, p)));
+    }
+  }
+
+  /** Returns the call's snapshot taken before the delete (rtpengine's delete reply), or null. */
+  async delete(opts: DeleteOptions): Promise<{ found: boolean; snapshot: CallSnapshot | null }> {
+    return this.exclusive(opts.callId, async () => {
+      const call = this.calls.get(opts.callId);
+      if (!call) return { found: false, snapshot: null };
+      let target: Participant[] | null = null;
+      if (opts.fromTag !== null) {
+        const a = call.participants.find((p) => p.tag === opts.fromTag);
+        if (!a) return { found: false, snapshot: null };
+        if (opts.viaBranch !== null && opts.toTag === null) {
+          // One fork only: its participant goes, the rest of the call stays.
+          const forks = call.participants.filter((p) => p !== a && p.viaBranch === opts.viaBranch);
+          const others = call.participants.filter((p) => p !== a && p.viaBranch !== opts.viaBranch);
+          if (forks.length && others.length) target = forks;
+        }
+        if (opts.toTag !== null && !call.participants.some((p) => p.tag === opts.toTag)) return { found: false, snapshot: null };
+      }
+      const snapshot = opts.fromTag !== null ? this.snapshot(call) : null;
+      if (target) {
+        this.removeParticipants(call, target);
+        return { found: true, snapshot };
+      }
+      const delayS = opts.deleteDelayS ?? this.cfg.timeouts.deleteDelayS;
+      if (delayS <= 0) this.destroy(call, 'delete');
+      else {
+        call.deleteAtMs = this.clock.nowMs + delayS * 1000;
+        call.deleteReason = 'delete';
+      }
+      return { found: true, snapshot };
+    });
+  }
+
+  private removeParticipants(call: Call, gone: Participant[]): void {
+    const ids = new Set(gone.map((p) => p.id));
+    this.closeSockets(gone.flatMap((p) => p.medias.flatMap((m) => (m?.local ? [m.local.rtp, m.local.rtcp] : []))));
+    call.participants = call.participants.filter((p) => !ids.has(p.id));
+    for (const p of call.participants) {
+      if (p.peerId !== null && ids.has(p.peerId)) {
+        p.peerId = call.participants.find((q) => q.peerId === p.id)?.id ?? null;
+      }
+    }
+    this.plane.install(call.participants.flatMap((p) => planAll(call, p)));
+    this.log.info({ callId: call.callId, tags: gone.map((p) => p.tag), viaBranches: gone.map((p) => p.viaBranch) }, 'branch deleted');
+  }
+
+  private destroy(call: Call, reason: string): void {
+    this.closeSockets(socketsOf(call));
+    this.calls.delete(call.callId);
+    this.ended[reason] = (this.ended[reason] ?? 0) + 1;
+    this.log.info({ callId: call.callId, reason, durationMs: this.clock.nowMs - call.createdMs }, 'call ended');
+  }
+
+  query(opts: QueryOptions): CallSnapshot {
+    const call = this.calls.get(opts.callId);
+    if (!call) throw new SessionError('NO_CALL', 'unknown call-id');
+    if (opts.fromTag !== null && !call.participants.some((p) => p.tag === opts.fromTag)) {
+      throw new SessionError('NO_TAG', 'from-tag given, but no such tag exists');
+    }
+    return this.snapshot(call, opts.fromTag);
+  }
+
+  list(limit: number): string[] {
+    return [...this.calls.keys()].slice(0, limit);
+  }
+
+  totals(): TableTotals {
+    let deleting = 0;
+    for (const c of this.calls.values()) if (c.deleteAtMs !== null) deleting++;
+    return { callsCreated: this.created, callsEnded: { ...this.ended }, current: this.calls.size, deleting };
+  }
+
+  snapshot(call: Call, onlyTag: string | null = null): CallSnapshot {
+    const ids = socketsOf(call);
+    const stats = new Map<number, SocketStats>(this.plane.stats(ids).map((s) => [s.id, s]));
+    const totals = { rtp: { packets: 0, bytes: 0, errors: 0 }, rtcp: { packets: 0, bytes: 0, errors: 0 } };
+    const tagOf = (id: number | null): string[] => {
+      const p = id === null ? undefined : call.participants.find((q) => q.id === id);
+      return p ? [p.tag] : [];
+    };
+    const stream = (m: MediaState, kind: 'rtp' | 'rtcp', p: Participant): StreamSnapshot => {
+      const id = m.local ? (kind === 'rtp' ? m.local.rtp : m.local.rtcp) : null;
+      const st = id === null ? undefined : stats.get(id);
+      const counters = { packets: st?.packets ?? 0, bytes: st?.bytes ?? 0, errors: st?.errors ?? 0 };
+      const t = kind === 'rtp' ? totals.rtp : totals.rtcp;
+      t.packets += counters.packets; t.bytes += counters.bytes; t.errors += counters.errors;
+      const muxed = kind === 'rtcp' && m.rtcpMux;
+      void p;
+      return {
+        kind,
+        local: m.local ? { address: m.local.address, port: muxed ? 0 : kind === 'rtp' ? m.local.port : m.local.port + 1, family: m.local.family } : null,
+        endpoint: st?.remote ?? (kind === 'rtp' ? m.remoteRtp : m.remoteRtcp),
+        advertised: kind === 'rtp' ? m.remoteRtp : m.remoteRtcp,
+        confirmed: st?.confirmed ?? false,
+        stats: { ...counters, dropped: st?.dropped ?? 0, lastPacketMs: st?.lastPacketMs ?? 0 },
+        ssrc: st?.ssrc ?? null,
+        rtcpMuxed: muxed,
+      };
+    };
+    const participants = call.participants
+      .filter((p) => onlyTag === null || p.tag === onlyTag || call.participants.find((q) => q.tag === onlyTag)?.peerId === p.id)
+      .map((p): ParticipantSnapshot => ({
+        tag: p.tag, viaBranch: p.viaBranch, label: p.label, createdMs: p.createdMs, peers: tagOf(p.peerId),
+        medias: p.medias.filter((m) => m !== undefined).map((m) => ({
+          index: m.index, type: m.type, protocol: m.protocol, direction: m.direction, rtcpMux: m.rtcpMux,
+          asymmetric: p.flags.asymmetric, strictSource: p.flags.strictSource, mediaHandover: p.flags.mediaHandover,
+          initialized: m.remoteRtp !== null,
+          streams: [stream(m, 'rtp', p), stream(m, 'rtcp', p)],
+        })),
+      }));
+    // Totals cover the whole call, whichever participants are shown.
+    if (onlyTag !== null) for (const p of call.participants) if (!participants.some((x) => x.tag === p.tag)) {
+      for (const m of p.medias) if (m) { stream(m, 'rtp', p); stream(m, 'rtcp', p); }
+    }
+    return { callId: call.callId, createdMs: call.createdMs, lastSignalMs: call.lastSignalMs, participants, totals };
+  }
+
+  /**
+   * The once-a-second sweep: delayed deletes, offer timeout, media timeout, final timeout.
+   * `nowMs` is passed in so tests drive it without waiting.
+   */
+  sweep(nowMs: number): void {
+    const t = this.cfg.timeouts;
+    for (const call of [...this.calls.values()]) {
+      if (call.deleteAtMs !== null) {
+        if (call.deleteAtMs <= nowMs) this.destroy(call, call.deleteReason ?? 'delete');
+        continue;
+      }
+      if (t.finalTimeoutS > 0 && nowMs - call.createdMs >= t.finalTimeoutS * 1000) { this.destroy(call, 'final-timeout'); continue; }
+      if (call.answeredMs === null) {
+        if (t.offerTimeoutS > 0 && nowMs - call.lastSignalMs >= t.offerTimeoutS * 1000) this.destroy(call, 'offer-timeout');
+        continue;
+      }
+      const ids = call.participants.flatMap((p) => p.medias.flatMap((m) => (m?.local && !m.rejected ? [m.local.rtp] : [])));
+      let last = Math.max(call.answeredMs, call.lastSignalMs);
+      for (const s of this.plane.stats(ids)) if (s.lastPacketMs > last) last = s.lastPacketMs;
+      const onHold = call.participants.every((p) => p.medias.every((m) => !m || m.rejected || m.direction !== 'sendrecv'));
+      const limitS = onHold ? t.silentTimeoutS : t.timeoutS;
+      if (limitS > 0 && nowMs - last >= limitS * 1000) this.destroy(call, onHold ? 'silent-timeout' : 'timeout');
+    }
+  }
+
+  /** Ends every call at once (shutdown). */
+  destroyAll(reason: string): void {
+    for (const call of [...this.calls.values()]) this.destroy(call, reason);
+  }
+}
+
+function socketsOf(call: Call): number[] {
+  return call.participants.flatMap((p) => p.medias.flatMap((m) => (m?.local ? [m.local.rtp, m.local.rtcp] : [])));
+}
+
+function planAll(call: Call, p: Participant) {
+  const peer = p.peerId === null ? null : call.participants.find((q) => q.id === p.peerId) ?? null;
+  return forwardPlansOf(p, peer);
+}

@@ -1,0 +1,116 @@
+// The session state: plain data only (no sockets, timers or class instances), so that a call
+// can be written to a store and read back by another instance. Socket ids refer to the media
+// plane, which owns the sockets.
+import type { Direction } from './sdp.js';
+import type { IceCredentials, IceMode } from './rewrite.js';
+
+export interface Endpoint { address: string; port: number }
+
+/** Our sockets facing one party for one media section, on one local address. */
+export interface LocalPair {
+  address: string;
+  /** Written into SDP (interface's advertised address, or `media-address`). */
+  advertised: string;
+  family: 4 | 6;
+  port: number;
+  rtp: number;
+  rtcp: number;
+}
+
+export interface MediaState {
+  index: number;
+  type: string;
+  protocol: string;
+  /** Where the party receives RTP/RTCP according to its SDP (or received-from); null: not known yet. */
+  remoteRtp: Endpoint | null;
+  remoteRtcp: Endpoint | null;
+  /** Our sockets that this party sends to; null when the media is rejected or disabled. */
+  local: LocalPair | null;
+  direction: Direction;
+  rtcpMux: boolean;
+  /** Payload types this party offered or answered. */
+  payloadTypes: number[];
+  /** The party's SDP had port 0 for this section. */
+  rejected: boolean;
+  mid: string | null;
+  ice: IceCredentials | null;
+  foundation: string | null;
+}
+
+export interface ParticipantFlags {
+  asymmetric: boolean;
+  strictSource: boolean;
+  mediaHandover: boolean;
+  portLatching: boolean;
+}
+
+export interface Participant {
+  /** Stable within the call; references between participants use it. */
+  id: number;
+  /** SIP tag; '' until an answer names it. */
+  tag: string;
+  viaBranch: string | null;
+  label: string | null;
+  createdMs: number;
+  interfaceName: string;
+  /** The participant this one exchanges media with, or null. */
+  peerId: number | null;
+  medias: MediaState[];
+  flags: ParticipantFlags;
+  /** The last SDP this party sent us, and the SDP we wrote to the other side for it. */
+  sdpIn: string | null;
+  sdpOut: string | null;
+  /** o= version we write towards this party's peer (replace SDP-version). */
+  originVersion: number | null;
+  /** o= username and s= we keep stable towards the peer (replace username / session-name). */
+  originUsername: string | null;
+  sessionName: string | null;
+}
+
+export interface Call {
+  callId: string;
+  createdMs: number;
+  lastSignalMs: number;
+  /** Set when the first answer arrived. */
+  answeredMs: number | null;
+  participants: Participant[];
+  nextParticipantId: number;
+  /** When a delayed delete takes effect; null while the call is live. */
+  deleteAtMs: number | null;
+  /** Why it is being deleted (logged and counted). */
+  deleteReason: string | null;
+}
+
+/** Everything offer and answer take, already typed (control/params.ts maps NG keys onto it). */
+export interface OfferAnswerOptions {
+  callId: string;
+  fromTag: string;
+  toTag: string | null;
+  viaBranch: string | null;
+  sdp: string;
+  flags: ReadonlySet<string>;
+  replace: ReadonlySet<string>;
+  /** direction: [interface facing the offerer, interface facing the answerer]. */
+  interfaces: [string | null, string | null];
+  receivedFrom: { family: 4 | 6; address: string } | null;
+  mediaAddress: string | null;
+  addressFamily: 4 | 6 | null;
+  ice: IceMode;
+  rtcpMux: ReadonlySet<string>;
+  transportProtocol: string | null;
+  codec: { strip: string[]; except: string[]; offer: string[]; mask: string[]; transcode: string[] };
+  ptime: number | null;
+  label: string | null;
+}
+
+export interface DeleteOptions {
+  callId: string;
+  fromTag: string | null;
+  toTag: string | null;
+  viaBranch: string | null;
+  fatal: boolean;
+  /** Seconds; null: the daemon's --delete-delay. */
+  deleteDelayS: number | null;
+}
+
+export interface QueryOptions { callId: string; fromTag: string | null; toTag: string | null }

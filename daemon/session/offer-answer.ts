@@ -1,0 +1,348 @@
+// Offer/answer: turns one party's SDP into the other party's, choosing local sockets and the
+// forwarding plan. Works on the plain call state; the media plane is reached only through the
+// plan it is handed.
+import type { LogicalInterface, InterfaceAddress } from '../config/load.js';
+import type { MediaPlane, SocketPlan } from '../../media/plane.js';
+import { NoPortsError } from '../../media/plane.js';
+import { SessionError } from './errors.js';
+import type { Call, LocalPair, MediaState, OfferAnswerOptions, Participant } from './model.js';
+import { mediaInfo, parseSdp, serializeSdp, type Direction, type MediaInfo, type SdpDoc } from './sdp.js';
+import { randomAlnum, rewriteSdp, type MediaTarget, type RewritePlan } from './rewrite.js';
+
+export interface OfferAnswerContext {
+  plane: MediaPlane;
+  interfaces: readonly LogicalInterface[];
+  sipSource: boolean;
+  nowMs: number;
+  /** Sockets that the caller closes once the command has succeeded (replaced legs). */
+  retired: number[];
+  warn: (fields: object, msg: string) => void;
+}
+
+export function newParticipant(call: Call, tag: string, viaBranch: string | null, nowMs: number, itf: string): Participant {
+  const p: Participant = {
+    id: call.nextParticipantId++, tag, viaBranch, label: null, createdMs: nowMs, interfaceName: itf,
+    peerId: null, medias: [], flags: { asymmetric: false, strictSource: false, mediaHandover: false, portLatching: false },
+    sdpIn: null, sdpOut: null, originVersion: null, originUsername: null, sessionName: null,
+  };
+  call.participants.push(p);
+  return p;
+}
+
+export function findInterface(ctx: OfferAnswerContext, name: string | null, current: string | null): LogicalInterface {
+  const byName = (n: string | null): LogicalInterface | undefined => (n === null ? undefined : ctx.interfaces.find((i) => i.name === n));
+  const found = byName(name) ?? byName(current) ?? ctx.interfaces[0]!;
+  if (name !== null && !byName(name)) ctx.warn({ interface: name }, 'unknown interface, using the default');
+  return found;
+}
+
+function pickAddress(itf: LogicalInterface, family: 4 | 6 | null): InterfaceAddress {
+  return itf.addresses.find((a) => a.family === family) ?? itf.addresses[0]!;
+}
+
+async function openLocal(ctx: OfferAnswerContext, addr: InterfaceAddress, mediaAddress: string | null): Promise<LocalPair> {
+  try {
+    const p = await ctx.plane.openPair(addr.address);
+    return { address: addr.address, advertised: mediaAddress ?? addr.advertised, family: addr.family, port: p.port, rtp: p.rtp, rtcp: p.rtcp };
+  } catch (e) {
+    if (e instanceof NoPortsError) throw new SessionError('NO_PORTS', e.message);
+    throw e;
+  }
+}
+
+function parse(sdp: string): { doc: SdpDoc; info: MediaInfo[] } {
+  const doc = parseSdp(sdp);
+  return { doc, info: mediaInfo(doc, sdp) };
+}
+
+const ZERO = new Set(['0.0.0.0', '::']);
+
+/** Updates what a party's SDP says about where it receives. */
+function takeRemote(ctx: OfferAnswerContext, opts: OfferAnswerOptions, m: MediaState, info: MediaInfo): boolean {
+  let address = info.connection?.address ?? null;
+  const sipSource = opts.flags.has('SIP-source-address') || (ctx.sipSource && !opts.flags.has('trust-address'));
+  if (sipSource && opts.receivedFrom && !info.hasIce) address = opts.receivedFrom.address;
+  const before = JSON.stringify([m.remoteRtp, m.remoteRtcp]);
+  m.rejected = info.port === 0;
+  if (m.rejected || address === null || ZERO.has(address)) {
+    m.remoteRtp = null; m.remoteRtcp = null;
+  } else {
+    m.remoteRtp = { address, port: info.port };
+    m.remoteRtcp = info.rtcp
+      ? { address: info.rtcp.connection?.address ?? address, port: info.rtcp.port }
+      : info.rtcpMux ? { address, port: info.port } : { address, port: info.port + 1 };
+  }
+  const zero = info.connection !== null && ZERO.has(info.connection.address);
+  m.direction = info.direction ?? (zero ? 'sendonly' : 'sendrecv');
+  m.payloadTypes = info.codecs.map((c) => c.pt);
+  m.protocol = info.proto;
+  return before !== JSON.stringify([m.remoteRtp, m.remoteRtcp]);
+}
+
+function emptyMedia(info: MediaInfo): MediaState {
+  return {
+    index: info.index + 1, type: info.type, protocol: info.proto, remoteRtp: null, remoteRtcp: null, local: null,
+    direction: 'sendrecv', rtcpMux: false, payloadTypes: [], rejected: false, mid: null, ice: null, foundation: null,
+  };
+}
+
+function codecName(encoding: string | null): string {
+  return encoding === null ? '' : encoding.split('/')[0]!;
+}
+
+/** Payload types written towards the answerer after strip/except/offer/mask (no transcoding). */
+function offeredPayloadTypes(info: MediaInfo, codec: OfferAnswerOptions['codec']): string[] {
+  const strip = new Set([...codec.strip, ...codec.mask]);
+  const stripAll = strip.has('all') || strip.has('full');
+  const keepNames = new Set([...codec.except, ...codec.offer]);
+  let kept = info.codecs.filter((c) => {
+    const n = codecName(c.encoding);
+    if (keepNames.has(n) || keepNames.has(c.encoding ?? '')) return true;
+    return !stripAll && !strip.has(n) && !strip.has(c.encoding ?? '');
+  });
+  if (stripAll && codec.offer.length) {
+    const rank = (n: string): number => { const i = codec.offer.indexOf(n); return i < 0 ? codec.offer.length : i; };
+    kept = [...kept].sort((a, b) => rank(codecName(a.encoding)) - rank(codecName(b.encoding)));
+  }
+  return kept.map((c) => String(c.pt));
+}
+
+function canSend(d: Direction): boolean { return d === 'sendrecv' || d === 'sendonly'; }
+function canReceive(d: Direction): boolean { return d === 'sendrecv' || d === 'recvonly'; }
+
+/** Socket plans for media that `from` sends and `to` receives (from's sockets, sinking into to's). */
+export function forwardPlans(from: Participant, to: Participant | null): SocketPlan[] {
+  const plans: SocketPlan[] = [];
+  for (const m of from.medias) {
+    if (!m.local) continue;
+    const peer = to?.medias[m.index - 1];
+    const sinkLocal = peer?.local ?? null;
+    const forward = peer !== undefined && sinkLocal !== null && !m.rejected && !peer.rejected
+      && canSend(m.direction) && canReceive(peer.direction);
+    const rtcpSink = sinkLocal === null ? null : peer!.rtcpMux ? sinkLocal.rtp : sinkLocal.rtcp;
+    const base = {
+      forward, asymmetric: from.flags.asymmetric, strictSource: from.flags.strictSource,
+      mediaHandover: from.flags.mediaHandover,
+    };
+    plans.push({
+      ...base, id: m.local.rtp, kind: 'rtp', remote: m.remoteRtp, sink: sinkLocal?.rtp ?? null,
+      payloadTypes: m.payloadTypes, rtcpMux: m.rtcpMux, rtcpSink,
+    });
+    plans.push({
+      ...base, id: m.local.rtcp, kind: 'rtcp', remote: m.rtcpMux ? null : m.remoteRtcp, sink: rtcpSink,
+      payloadTypes: [], rtcpMux: false, rtcpSink: null,
+    });
+  }
+  return plans;
+}
+
+function originOf(doc: SdpDoc): { username: string; version: string } | null {
+  const o = doc.session.find((l) => l.type === 'o');
+  if (!o) return null;
+  const f = o.value.split(' ');
+  return f.length >= 6 ? { username: f[0]!, version: f[2]! } : null;
+}
+
+/**
+ * Writes the SDP that `to` receives for what `from` sent, keeping o= version, username and
+ * s= stable as `replace` asks. `targets` are the sockets facing `to`.
+ */
+function writeSdp(
+  from: Participant, doc: SdpDoc, info: MediaInfo[], targets: (MediaTarget | null)[], opts: OfferAnswerOptions,
+  sessionAddr: { address: string; family: 4 | 6 },
+): string {
+  const origin = originOf(doc);
+  if (opts.replace.has('username') && from.originUsername === null && origin) from.originUsername = origin.username;
+  const sName = doc.session.find((l) => l.type === 's')?.value ?? null;
+  if (opts.replace.has('session-name') && from.sessionName === null) from.sessionName = sName;
+  const plan: RewritePlan = {
+    medias: targets,
+    sessionAddress: sessionAddr,
+    replace: opts.replace,
+    iceMode: opts.ice,
+    ptime: opts.ptime,
+    noRtcpAttribute: opts.flags.has('no-rtcp-attribute'),
+    fullRtcpAttribute: opts.flags.has('full-rtcp-attribute'),
+    originalSendrecv: opts.flags.has('original-sendrecv'),
+    stripExtmap: opts.flags.has('strip-extmap'),
+    loopProtect: opts.flags.has('loop-protect') ? randomAlnum(12).toLowerCase() : null,
+    origin: {
+      username: opts.replace.has('username') ? from.originUsername : null,
+      sessionName: opts.replace.has('session-name') ? from.sessionName : null,
+      version: null,
+    },
+  };
+  if (!opts.replace.has('SDP-version')) return serializeSdp(rewriteSdp(doc, info, plan));
+  // SDP-version: the o= version goes up whenever what we write changes, and only then.
+  from.originVersion ??= Number(origin?.version ?? 0) || 0;
+  plan.origin!.version = String(from.originVersion);
+  let out = serializeSdp(rewriteSdp(doc, info, plan));
+  if (from.sdpOut !== null && out !== from.sdpOut) {
+    from.originVersion++;
+    plan.origin!.version = String(from.originVersion);
+    out = serializeSdp(rewriteSdp(doc, info, plan));
+  }
+  return out;
+}
+
+function iceFor(m: MediaState, local: LocalPair, info: MediaInfo, opts: OfferAnswerOptions, isOffer: boolean): MediaTarget['ice'] {
+  const wanted = opts.ice === 'force' || opts.ice === 'optional' || (opts.ice === 'default' && info.hasIce);
+  if (!wanted) return null;
+  m.ice ??= { ufrag: randomAlnum(8), pwd: randomAlnum(26) };
+  m.foundation ??= randomAlnum(16);
+  return {
+    creds: m.ice,
+    candidates: [{ foundation: m.foundation, address: local.advertised, family: local.family, port: local.port, rtcpPort: local.port + 1 }],
+    trickle: isOffer ? opts.flags.has('trickle-ICE') : false,
+  };
+}
+
+/** Which participant an offer from `a` is aimed at (forks are told apart by via-branch). */
+function offerTarget(call: Call, a: Participant, opts: OfferAnswerOptions): Participant | null {
+  if (opts.toTag) {
+    const b = call.participants.find((p) => p.tag === opts.toTag && p !== a);
+    if (b) return b;
+  }
+  const linked = call.participants.filter((p) => p !== a && (p.peerId === a.id || a.peerId === p.id));
+  if (opts.viaBranch !== null) return linked.find((p) => p.viaBranch === opts.viaBranch) ?? null;
+  return (a.peerId !== null ? call.participants.find((p) => p.id === a.peerId) : undefined) ?? linked[0] ?? null;
+}
+
+export async function applyOffer(ctx: OfferAnswerContext, call: Call, opts: OfferAnswerOptions): Promise<string> {
+  const { doc, info } = parse(opts.sdp);
+  let a = call.participants.find((p) => p.tag === opts.fromTag);
+  const aItf = findInterface(ctx, opts.interfaces[0], a?.interfaceName ?? null);
+  a ??= newParticipant(call, opts.fromTag, null, ctx.nowMs, aItf.name);
+  a.interfaceName = aItf.name;
+  let b = offerTarget(call, a, opts);
+  const bItf = findInterface(ctx, opts.interfaces[1], b?.interfaceName ?? null);
+  b ??= newParticipant(call, opts.toTag ?? '', opts.viaBranch, ctx.nowMs, bItf.name);
+  b.interfaceName = bItf.name;
+  if (opts.label !== null) a.label = opts.label;
+  a.flags = {
+    asymmetric: opts.flags.has('asymmetric'), strictSource: opts.flags.has('strict-source'),
+    mediaHandover: opts.flags.has('media-handover'), portLatching: opts.flags.has('port-latching'),
+  };
+  a.peerId = b.id;
+  b.peerId ??= a.id;
+
+  const targets: (MediaTarget | null)[] = [];
+  for (const mi of info) {
+    const am = a.medias[mi.index] ??= emptyMedia(mi);
+    const bm = b.medias[mi.index] ??= emptyMedia(mi);
+    const moved = takeRemote(ctx, opts, am, mi);
+    am.mid = mid(doc, mi.index);
+    if (am.rejected) { targets.push(null); continue; }
+    const aFamily = mi.connection?.family ?? null;
+    am.local ??= await openLocal(ctx, pickAddress(aItf, aFamily), null);
+    const bAddr = pickAddress(bItf, opts.addressFamily ?? aFamily);
+    // A party that moved gets new ports on the other side, unless port-latching (rtpengine 10.5).
+    if (bm.local && moved && !a.flags.portLatching && a.sdpIn !== null) {
+      ctx.retired.push(bm.local.rtp, bm.local.rtcp);
+      bm.local = null;
+    }
+    bm.local ??= await openLocal(ctx, bAddr, opts.mediaAddress);
+    bm.type = am.type;
+    const mux = am.remoteRtp !== null && mi.rtcpMux;
+    const wantMux = (mux && !opts.rtcpMux.has('demux')) || opts.rtcpMux.has('offer') || opts.rtcpMux.has('require');
+    const proto = opts.transportProtocol ?? mi.proto;
+    targets.push({
+      address: bm.local.advertised, family: bm.local.family, port: bm.local.port, rtcpPort: bm.local.port + 1,
+      rtcpMux: wantMux, muxOnly: opts.rtcpMux.has('require'), proto,
+      payloadTypes: offeredPayloadTypes(mi, opts.codec), direction: am.direction,
+      mid: opts.flags.has('generate-mid') ? String(mi.index + 1) : null,
+      ice: iceFor(bm, bm.local, mi, opts, true),
+    });
+  }
+  const first = targets.find((t) => t !== null);
+  const sessionAddr = first ? { address: first.address, family: first.family } : { address: pickAddress(bItf, null).advertised, family: pickAddress(bItf, null).family };
+  const out = writeSdp(a, doc, info, targets, opts, sessionAddr);
+  a.sdpIn = opts.sdp;
+  a.sdpOut = out;
+  ctx.plane.install([...forwardPlans(a, b), ...forwardPlans(b, a)]);
+  return out;
+}
+
+function mid(doc: SdpDoc, index: number): string | null {
+  const l = doc.media[index]!.lines.find((x) => x.type === 'a' && x.value.startsWith('mid:'));
+  return l ? l.value.slice(4) : null;
+}
+
+/** Which participant an answer comes from: by to-tag, else the fork on its via-branch, else the peer. */
+function answerSource(call: Call, a: Participant, opts: OfferAnswerOptions): Participant | null {
+  const toTag = opts.toTag!;
+  const byTag = call.participants.find((p) => p.tag === toTag && p !== a);
+  if (byTag) return byTag;
+  const linked = call.participants.filter((p) => p !== a && (p.peerId === a.id || a.peerId === p.id));
+  if (opts.viaBranch !== null) {
+    const fork = linked.find((p) => p.viaBranch === opts.viaBranch);
+    if (fork) return fork;
+  }
+  return linked.find((p) => p.tag === '') ?? (a.peerId !== null ? call.participants.find((p) => p.id === a.peerId) ?? null : null);
+}
+
+export async function applyAnswer(ctx: OfferAnswerContext, call: Call, opts: OfferAnswerOptions): Promise<string> {
+  const { doc, info } = parse(opts.sdp);
+  const a = call.participants.find((p) => p.tag === opts.fromTag);
+  if (!a) throw new SessionError('BAD_DIALOGUE', 'answer for an unknown from-tag');
+  const b = answerSource(call, a, opts);
+  if (!b) throw new SessionError('BAD_DIALOGUE', 'answer matches no offer');
+  // The second of two answers with different to-tags on one branch re-tags it (early media).
+  b.tag = opts.toTag!;
+  a.peerId = b.id;
+  b.peerId = a.id;
+  b.flags = {
+    asymmetric: opts.flags.has('asymmetric'), strictSource: opts.flags.has('strict-source'),
+    mediaHandover: opts.flags.has('media-handover'), portLatching: opts.flags.has('port-latching'),
+  };
+  const targets: (MediaTarget | null)[] = [];
+  for (const mi of info) {
+    const am = a.medias[mi.index];
+    const bm = b.medias[mi.index];
+    if (!am || !bm) throw new SessionError('BAD_DIALOGUE', 'answer has more media than the offer');
+    takeRemote(ctx, opts, bm, mi);
+    if (bm.rejected || !am.local || !bm.local) { targets.push(null); continue; }
+    // The offerer gets mux back when it offered it and the answerer took it, or when we demux.
+    const aOfferedMux = offeredMux(a, mi.index);
+    const aMux = aOfferedMux && !opts.rtcpMux.has('reject');
+    bm.rtcpMux = mi.rtcpMux;
+    am.rtcpMux = aMux;
+    const proto = a.medias[mi.index]!.protocol;
+    targets.push({
+      address: am.local.advertised, family: am.local.family, port: am.local.port, rtcpPort: am.local.port + 1,
+      rtcpMux: aMux, muxOnly: aMux, proto,
+      payloadTypes: mi.codecs.map((c) => String(c.pt)), direction: bm.direction,
+      mid: am.mid,
+      ice: iceFor(am, am.local, infoOfOffer(a, mi), opts, false),
+    });
+  }
+  const first = targets.find((t) => t !== null);
+  const aItf = findInterface(ctx, null, a.interfaceName);
+  const sessionAddr = first ? { address: first.address, family: first.family } : { address: pickAddress(aItf, null).advertised, family: pickAddress(aItf, null).family };
+  const out = writeSdp(b, doc, info, targets, opts, sessionAddr);
+  b.sdpIn = opts.sdp;
+  b.sdpOut = out;
+  call.answeredMs ??= ctx.nowMs;
+  // Other forks of the same offer keep sending early media to the caller until deleted; the
+  // caller's media now goes to this branch only.
+  ctx.plane.install([...forwardPlans(a, b), ...forwardPlans(b, a)]);
+  return out;
+}
+
+function offeredMux(a: Participant, index: number): boolean {
+  if (a.sdpIn === null) return false;
+  try {
+    const doc = parseSdp(a.sdpIn);
+    return doc.media[index]?.lines.some((l) => l.type === 'a' && l.value === 'rtcp-mux') ?? false;
+  } catch {
+    return false;
+  }
+}
+
+function infoOfOffer(a: Participant, mi: MediaInfo): MediaInfo {
+  // ICE towards the offerer follows what the offerer's SDP had.
+  if (a.sdpIn === null) return mi;
+  const doc = parseSdp(a.sdpIn);
+  const hasIce = doc.media[mi.index]?.lines.some((l) => l.type === 'a' && (l.value.startsWith('candidate:') || l.value.startsWith('ice-ufrag:'))) ?? false;
+  return { ...mi, hasIce };
+}

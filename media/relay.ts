@@ -1,0 +1,264 @@
+// In-process media plane: owns the UDP sockets, the port pools and the packet path.
+// Imports nothing of ours outside media/. The packet handler is synchronous, silent and
+// allocation-free apart from the Buffer dgram hands us (which we forward as it is).
+import dgram from 'node:dgram';
+import { isIP } from 'node:net';
+import { PortPool } from './port-pool.js';
+import {
+  NoPortsError, type Endpoint, type MediaPlane, type OpenedPair, type PlaneEvent, type SocketId,
+  type SocketPlan, type SocketStats,
+} from './plane.js';
+
+/** Valid packets from one new source (same SSRC) before it may become a stream's destination. */
+export const LEARN_PACKETS = 3;
+
+export interface Clock { nowMs: number }
+
+interface RelaySocket {
+  id: SocketId;
+  sock: dgram.Socket;
+  localAddress: string;
+  localPort: number;
+  kind: 'rtp' | 'rtcp';
+  // plan
+  remoteAddr: string | null;
+  remotePort: number;
+  sink: RelaySocket | null;
+  rtcpSink: RelaySocket | null;
+  forward: boolean;
+  asymmetric: boolean;
+  strictSource: boolean;
+  mediaHandover: boolean;
+  payloadTypes: Uint8Array; // 128 entries: 1 = accepted; all 1 when the plan lists none
+  rtcpMux: boolean;
+  /** The remote the last plan named; a plan naming it again keeps what was learned since. */
+  sdpAddr: string | null;
+  sdpPort: number;
+  closed: boolean;
+  // state
+  confirmed: boolean;
+  candAddr: string | null;
+  candPort: number;
+  candSsrc: number;
+  candCount: number;
+  ssrc: number;
+  hasSsrc: boolean;
+  packets: number;
+  bytes: number;
+  errors: number;
+  dropped: number;
+  lastPacketMs: number;
+}
+
+const ANY_PT = new Uint8Array(128).fill(1);
+
+export class LocalMediaPlane implements MediaPlane {
+  private readonly pools = new Map<string, PortPool>();
+  private readonly sockets = new Map<SocketId, RelaySocket>();
+  private readonly listeners: ((ev: PlaneEvent) => void)[] = [];
+  private nextId = 1;
+
+  constructor(
+    private readonly range: { min: number; max: number },
+    private readonly clock: Clock,
+  ) {}
+
+  private pool(address: string): PortPool {
+    let p = this.pools.get(address);
+    if (!p) { p = new PortPool(this.range.min, this.range.max); this.pools.set(address, p); }
+    return p;
+  }
+
+  async openPair(address: string): Promise<OpenedPair> {
+    const pool = this.pool(address);
+    // Ports another program holds are skipped; each is tried once per call, so this ends.
+    for (let tries = pool.total; tries > 0; tries--) {
+      const port = pool.take();
+      if (port === null) break;
+      try {
+        const rtp = await this.bind(address, port, 'rtp');
+        try {
+          const rtcp = await this.bind(address, port + 1, 'rtcp');
+          return { rtp: rtp.id, rtcp: rtcp.id, address, port };
+        } catch (e) {
+          await this.closeSocket(rtp, false);
+          throw e;
+        }
+      } catch (e) {
+        // Busy port: keep it out of the queue for a while (it goes to the back), try the next.
+        setTimeout(() => pool.release(port), 30_000).unref();
+        if ((e as NodeJS.ErrnoException).code !== 'EADDRINUSE' && (e as NodeJS.ErrnoException).code !== 'EACCES') throw e;
+      }
+    }
+    throw new NoPortsError(address);
+  }
+
+  private bind(address: string, port: number, kind: 'rtp' | 'rtcp'): Promise<RelaySocket> {
+    const v6 = isIP(address) === 6;
+    const sock = dgram.createSocket({ type: v6 ? 'udp6' : 'udp4', ipv6Only: v6 });
+    const s: RelaySocket = {
+      id: this.nextId++, sock, localAddress: address, localPort: port, kind,
+      remoteAddr: null, remotePort: 0, sink: null, rtcpSink: null, forward: false, asymmetric: false, strictSource: false,
+      mediaHandover: false, payloadTypes: ANY_PT, rtcpMux: false, sdpAddr: null, sdpPort: 0, closed: false,
+      confirmed: false, candAddr: null, candPort: 0, candSsrc: 0, candCount: 0, ssrc: 0, hasSsrc: false,
+      packets: 0, bytes: 0, errors: 0, dropped: 0, lastPacketMs: 0,
+    };
+    return new Promise((resolve, reject) => {
+      const onError = (err: Error): void => { sock.close(); reject(err); };
+      sock.once('error', onError);
+      sock.bind({ address, port, exclusive: true }, () => {
+        sock.off('error', onError);
+        // Send errors (unreachable peer, …) arrive here: count, never throw.
+        sock.on('error', () => { s.errors++; });
+        sock.on('message', (buf, rinfo) => this.onPacket(s, buf, rinfo.address, rinfo.port));
+        this.sockets.set(s.id, s);
+        resolve(s);
+      });
+    });
+  }
+
+  /** The packet path: once per datagram. */
+  private onPacket(s: RelaySocket, buf: Buffer, addr: string, port: number): void {
+    s.lastPacketMs = this.clock.nowMs;
+    s.packets++;
+    s.bytes += buf.length;
+    // RFC 7983: 128..191 is RTP/RTCP. STUN (0..3) and DTLS (20..63) need ICE/DTLS, not set up
+    // on a plain stream; anything else is not media. Count and drop.
+    const b0 = buf.length >= 8 ? buf[0]! : 0;
+    if ((b0 & 0xc0) !== 0x80) { s.errors++; s.dropped++; return; }
+    if (s.remoteAddr !== null && port === s.remotePort && addr === s.remoteAddr) {
+      if (!s.confirmed) this.confirm(s);
+    } else if (!this.fromOtherSource(s, buf, addr, port)) {
+      s.dropped++;
+      return;
+    }
+    // RFC 5761 4: on a muxed RTP socket, RTCP packet types 192..223 go to the RTCP destination.
+    const b1 = buf[1]!;
+    const sink = s.rtcpMux && b1 >= 192 && b1 <= 223 && s.rtcpSink !== null ? s.rtcpSink : s.sink;
+    if (sink === null || !s.forward || sink.remoteAddr === null || sink.closed) { s.dropped++; return; }
+    if (!s.hasSsrc && buf.length >= 12) { s.ssrc = buf.readUInt32BE(8); s.hasSsrc = true; }
+    // dgram reads `buf` on a later tick; it is this datagram's own Buffer and is never reused.
+    sink.sock.send(buf, sink.remotePort, sink.remoteAddr);
+  }
+
+  /** A packet not from the stream's remote. Returns whether to forward it. */
+  private fromOtherSource(s: RelaySocket, buf: Buffer, addr: string, port: number): boolean {
+    if (s.confirmed && s.strictSource) return false;
+    if (s.asymmetric || (s.confirmed && !s.mediaHandover)) return true;
+    // Learning: only well-formed media for this stream counts, and only several packets of one
+    // stream from one source, so a stray or forged datagram never redirects the call's audio.
+    if (!this.validForLearning(s, buf)) return !s.strictSource;
+    const ssrc = buf.readUInt32BE(buf[1]! >= 192 && buf[1]! <= 223 ? 4 : 8);
+    if (s.candAddr === addr && s.candPort === port && s.candSsrc === ssrc) s.candCount++;
+    else { s.candAddr = addr; s.candPort = port; s.candSsrc = ssrc; s.candCount = 1; }
+    if (s.candCount >= LEARN_PACKETS) {
+      const previous = s.remoteAddr === null ? null : { address: s.remoteAddr, port: s.remotePort };
+      s.remoteAddr = addr; s.remotePort = port;
+      s.candAddr = null; s.candCount = 0;
+      s.confirmed = true;
+      this.emit({ type: 'learned', id: s.id, remote: { address: addr, port }, previous });
+    }
+    return true;
+  }
+
+  private validForLearning(s: RelaySocket, buf: Buffer): boolean {
+    const b1 = buf[1]!;
+    const isRtcp = b1 >= 192 && b1 <= 223; // RFC 5761: RTCP packet types 192..223 share RTP's PT space
+    if (isRtcp) {
+      if (s.kind === 'rtp' && !s.rtcpMux) return false;
+      // RFC 3550 6.4: length in 32-bit words minus one; a compound packet starts with SR/RR (200/201).
+      return (b1 === 200 || b1 === 201) && (buf.readUInt16BE(2) + 1) * 4 <= buf.length;
+    }
+    if (s.kind === 'rtcp' || buf.length < 12) return false;
+    const cc = buf[0]! & 0x0f;
+    return 12 + cc * 4 <= buf.length && s.payloadTypes[b1 & 0x7f] === 1;
+  }
+
+  private confirm(s: RelaySocket): void {
+    s.confirmed = true;
+    s.candAddr = null; s.candCount = 0;
+    this.emit({ type: 'confirmed', id: s.id, remote: { address: s.remoteAddr!, port: s.remotePort } });
+  }
+
+  private emit(ev: PlaneEvent): void {
+    for (const l of this.listeners) l(ev);
+  }
+
+  install(plans: readonly SocketPlan[]): void {
+    for (const p of plans) {
+      const s = this.sockets.get(p.id);
+      if (!s) continue;
+      const sameSdp = (p.remote?.address ?? null) === s.sdpAddr && (p.remote?.port ?? 0) === s.sdpPort;
+      // A plan that repeats what the SDP said keeps what was learned since (NAT): the learned
+      // address wins until the SDP names a different endpoint.
+      if (!sameSdp) {
+        s.remoteAddr = p.remote?.address ?? null; s.remotePort = p.remote?.port ?? 0;
+        s.confirmed = false; s.candAddr = null; s.candCount = 0;
+      }
+      s.sdpAddr = p.remote?.address ?? null; s.sdpPort = p.remote?.port ?? 0;
+      s.sink = p.sink === null ? null : this.sockets.get(p.sink) ?? null;
+      s.rtcpSink = p.rtcpSink === null ? null : this.sockets.get(p.rtcpSink) ?? null;
+      s.forward = p.forward;
+      s.asymmetric = p.asymmetric;
+      s.strictSource = p.strictSource;
+      s.mediaHandover = p.mediaHandover;
+      s.rtcpMux = p.rtcpMux;
+      if (p.payloadTypes.length === 0) s.payloadTypes = ANY_PT;
+      else {
+        const pts = new Uint8Array(128);
+        for (const pt of p.payloadTypes) if (pt >= 0 && pt < 128) pts[pt] = 1;
+        s.payloadTypes = pts;
+      }
+    }
+  }
+
+  close(ids: readonly SocketId[]): void {
+    for (const id of ids) {
+      const s = this.sockets.get(id);
+      if (s) void this.closeSocket(s, true);
+    }
+  }
+
+  private closeSocket(s: RelaySocket, registered: boolean): Promise<void> {
+    if (registered) this.sockets.delete(s.id);
+    s.closed = true; // a socket still naming this one as its sink drops from now on
+    return new Promise((resolve) => {
+      try {
+        s.sock.close(() => {
+          // The RTP port owns the pair; it is released when the RTCP socket (port + 1) closes too.
+          if (s.kind === 'rtcp') this.pool(s.localAddress).release(s.localPort - 1);
+          resolve();
+        });
+      } catch {
+        resolve();
+      }
+    });
+  }
+
+  stats(ids: readonly SocketId[]): SocketStats[] {
+    const out: SocketStats[] = [];
+    for (const id of ids) {
+      const s = this.sockets.get(id);
+      if (!s) continue;
+      out.push({
+        id, localAddress: s.localAddress, localPort: s.localPort,
+        remote: s.remoteAddr === null ? null : { address: s.remoteAddr, port: s.remotePort },
+        confirmed: s.confirmed, packets: s.packets, bytes: s.bytes, errors: s.errors, dropped: s.dropped,
+        lastPacketMs: s.lastPacketMs, ssrc: s.hasSsrc ? s.ssrc : null,
+      });
+    }
+    return out;
+  }
+
+  ports(): { address: string; free: number; total: number }[] {
+    return [...this.pools].map(([address, p]) => ({ address, free: p.available, total: p.total }));
+  }
+
+  onEvent(listener: (ev: PlaneEvent) => void): void {
+    this.listeners.push(listener);
+  }
+
+  async shutdown(): Promise<void> {
+    await Promise.all([...this.sockets.values()].map((s) => this.closeSocket(s, true)));
+  }
+}
