@@ -1,0 +1,70 @@
+// Starts the real daemon (dist/daemon/main.js) on 127.0.0.1 for integration tests.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+import type { TestContext } from 'node:test';
+import { NgClient } from './ng-client.js';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+export const MAIN = path.join(ROOT, 'dist/daemon/main.js');
+
+export interface Daemon {
+  proc: ChildProcess;
+  ngPort: number;
+  tcpPort: number | null;
+  ng: NgClient;
+  logs: Record<string, unknown>[];
+  stderr: () => string;
+  stop: () => Promise<number | null>;
+}
+
+let nextRange = 0;
+
+/** A port range of its own for each daemon a test run starts, so parallel daemons never collide. */
+export function portRange(size = 200): string[] {
+  const base = 20000 + ((process.pid * 7 + nextRange++ * size) % 9000);
+  const min = base - (base % 2);
+  return [`--port-min=${min}`, `--port-max=${min + size - 1}`];
+}
+
+export async function startDaemon(t: TestContext | null, args: string[] = [], opts: { env?: NodeJS.ProcessEnv } = {}): Promise<Daemon> {
+  const hasRange = args.some((a) => a.startsWith('--port-min'));
+  const full = ['--config-file=none', '--listen-ng=127.0.0.1:0', '--log-stderr', '--log-level=7', '--delete-delay=0',
+    '--interface=127.0.0.1', ...(hasRange ? [] : portRange()), ...args];
+  const proc = spawn(process.execPath, [MAIN, ...full], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } });
+  let err = '';
+  const logs: Record<string, unknown>[] = [];
+  const stop = (): Promise<number | null> => new Promise((resolve) => {
+    if (proc.exitCode !== null) return resolve(proc.exitCode);
+    proc.once('exit', (code) => resolve(code));
+    proc.kill('SIGTERM');
+    setTimeout(() => proc.kill('SIGKILL'), 3000).unref();
+  });
+  const ports = await new Promise<{ udp: number; tcp: number | null }>((resolve, reject) => {
+    let udp: number | null = null, tcp: number | null = null;
+    const wantTcp = full.some((a) => a.startsWith('--listen-tcp-ng'));
+    const timer = setTimeout(() => reject(new Error('daemon did not start:\n' + err)), 10000);
+    proc.stderr!.setEncoding('utf8');
+    let partial = '';
+    proc.stderr!.on('data', (chunk: string) => {
+      err += chunk;
+      partial += chunk;
+      const lines = partial.split('\n');
+      partial = lines.pop()!;
+      for (const line of lines) {
+        let j: Record<string, unknown>;
+        try { j = JSON.parse(line); } catch { continue; }
+        logs.push(j);
+        if (j.msg === 'ng listening') {
+          if (j.transport === 'udp') udp = j.port as number; else tcp = j.port as number;
+        }
+        if (j.msg === 'rtprelay started' && udp !== null && (!wantTcp || tcp !== null)) { clearTimeout(timer); resolve({ udp, tcp }); }
+      }
+    });
+    proc.once('exit', (code) => { clearTimeout(timer); reject(new Error(`daemon exited with ${code}:\n${err}`)); });
+  });
+  const ng = new NgClient(ports.udp);
+  const d: Daemon = { proc, ngPort: ports.udp, tcpPort: ports.tcp, ng, logs, stderr: () => err, stop };
+  t?.after(async () => { ng.close(); await stop(); });
+  return d;
+}
