@@ -1,0 +1,127 @@
+// Replays a differential scenario against any NG daemon (rtpengine when recording, rtprelay in
+// the test) and normalises the replies, so that only what must be equal is compared: port
+// numbers and random tokens become placeholders, mapped consistently within one scenario so
+// that "the same port again" and "RTCP = RTP + 1" stay visible.
+import type { NgValue } from '../../control/codec.js';
+import type { Plain } from '../support/ng-client.js';
+import type { Scenario } from './scenarios.js';
+
+export type SendFn = (dict: Record<string, NgValue>) => Promise<Record<string, Plain>>;
+
+/** One normalised reply: the SDP as lines (diffs stay readable), plus result and reasons. */
+export interface NormalReply {
+  result: string;
+  sdp?: string[];
+  'error-reason'?: string;
+  warning?: string;
+}
+
+export interface PortRange { min: number; max: number }
+
+class Normaliser {
+  private readonly ports = new Map<number, string>();
+  private readonly tokens = new Map<string, string>();
+  private readonly counters = new Map<string, number>();
+
+  /** `known`: every token that appears in some request SDP; those came from the peer, not the daemon. */
+  constructor(private readonly range: PortRange, private readonly known: ReadonlySet<string>) {}
+
+  /** Even port P and its odd partner print as {P1} and {P1+1}, numbered in order of appearance. */
+  port(text: string): string {
+    const p = Number(text);
+    if (!(p >= this.range.min && p <= this.range.max)) return text;
+    const base = p & ~1;
+    let label = this.ports.get(base);
+    if (label === undefined) { label = `{PORT${this.ports.size + 1}}`; this.ports.set(base, label); }
+    return p === base ? label : label.replace('}', '+1}');
+  }
+
+  token(kind: string, value: string): string {
+    if (this.known.has(value)) return value;
+    let label = this.tokens.get(`${kind}:${value}`);
+    if (label === undefined) {
+      const n = (this.counters.get(kind) ?? 0) + 1;
+      this.counters.set(kind, n);
+      label = `{${kind}${n}}`;
+      this.tokens.set(`${kind}:${value}`, label);
+    }
+    return label;
+  }
+
+  line(l: string): string {
+    let m: RegExpExecArray | null;
+    if ((m = /^m=(\S+) (\d+)(.*)$/.exec(l))) return `m=${m[1]} ${this.port(m[2]!)}${m[3]}`;
+    if ((m = /^a=rtcp:(\d+)(.*)$/.exec(l))) return `a=rtcp:${this.port(m[1]!)}${m[2]}`;
+    if ((m = /^a=ice-ufrag:(.*)$/.exec(l))) return `a=ice-ufrag:${this.token('UFRAG', m[1]!)}`;
+    if ((m = /^a=ice-pwd:(.*)$/.exec(l))) return `a=ice-pwd:${this.token('PWD', m[1]!)}`;
+    if ((m = /^a=rtpengine:(.*)$/.exec(l))) return `a=rtpengine:${this.token('LOOPID', m[1]!)}`;
+    if ((m = /^a=candidate:(\S+) (\d+) (\S+) (\d+) (\S+) (\d+) (.*)$/.exec(l))) {
+      const rest = m[7]!.replace(/rport (\d+)/, (_, p: string) => `rport ${this.port(p)}`);
+      return `a=candidate:${this.token('FOUNDATION', m[1]!)} ${m[2]} ${m[3]} ${m[4]} ${m[5]} ${this.port(m[6]!)} ${rest}`;
+    }
+    return l;
+  }
+}
+
+function knownTokens(s: Scenario): Set<string> {
+  const known = new Set<string>();
+  for (const step of s.steps) {
+    const sdp = step.sdp;
+    if (typeof sdp !== 'string') continue;
+    for (const l of sdp.split(/\r?\n/)) {
+      const m = /^a=(?:ice-ufrag|ice-pwd|rtpengine):(.*)$/.exec(l) ?? /^a=candidate:(\S+)/.exec(l);
+      if (m) known.add(m[1]!);
+    }
+  }
+  return known;
+}
+
+function normalise(n: Normaliser, reply: Record<string, Plain>): NormalReply {
+  const out: NormalReply = { result: String(reply.result) };
+  if (typeof reply.sdp === 'string') {
+    const lines = reply.sdp.split('\r\n');
+    // A body must end in CRLF; keep a visible marker if it does not, rather than hiding it.
+    if (lines[lines.length - 1] === '') lines.pop(); else lines.push('<no final CRLF>');
+    out.sdp = lines.map((l) => n.line(l));
+  }
+  if (reply['error-reason'] !== undefined) out['error-reason'] = String(reply['error-reason']);
+  if (reply.warning !== undefined) out.warning = String(reply.warning);
+  return out;
+}
+
+/** `sdp: { 'from-reply': N }` sends the SDP that step N got back (a signalling loop). */
+function loopedSdp(step: Record<string, NgValue>, raw: Record<string, Plain>[]): { sdp?: string } {
+  const ref = step.sdp;
+  if (ref === null || typeof ref !== 'object' || Array.isArray(ref) || Buffer.isBuffer(ref)) return {};
+  const sdp = raw[Number(ref['from-reply'])]?.sdp;
+  if (typeof sdp !== 'string') throw new Error(`step refers to reply ${String(ref['from-reply'])}, which has no SDP`);
+  return { sdp };
+}
+
+/** Sends every step with the scenario's call-id; resolves with the normalised replies. */
+export async function replay(s: Scenario, send: SendFn, range: PortRange, callId: string): Promise<NormalReply[]> {
+  const n = new Normaliser(range, knownTokens(s));
+  const out: NormalReply[] = [];
+  const raw: Record<string, Plain>[] = [];
+  for (const step of s.steps) {
+    const reply = await send({ 'call-id': callId, ...step, ...loopedSdp(step, raw) });
+    raw.push(reply);
+    out.push(normalise(n, reply));
+  }
+  // Not compared: frees the call so a recorder run can go on with the same daemon.
+  await send({ command: 'delete', 'call-id': callId, 'delete-delay': 0 });
+  return out;
+}
+
+/** Applies a scenario's allow-list to the recorded rtpengine replies: what we deliberately do instead. */
+export function applyAllowList(s: Scenario, expected: NormalReply[]): NormalReply[] {
+  const copy = structuredClone(expected);
+  for (const a of s.allow ?? []) {
+    const r = copy[a.step];
+    if (!r?.sdp) throw new Error(`${s.name}: allow-list entry "${a.why}" names step ${a.step}, which has no SDP`);
+    const before = r.sdp.join('\n');
+    r.sdp = r.sdp.flatMap((l) => (a.match.test(l) ? (a.replace === null ? [] : [l.replace(a.match, a.replace)]) : [l]));
+    if (r.sdp.join('\n') === before) throw new Error(`${s.name}: allow-list entry "${a.why}" matched nothing (stale?)`);
+  }
+  return copy;
+}
