@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // rtprelay's entry point: reads the configuration, starts the media plane, the session core and
 // the control transports, and stops them in the reverse order on a signal.
-import { mkdirSync, unlinkSync, writeFileSync } from 'node:fs';
+import dgram from 'node:dgram';
+import { unlinkSync, writeFileSync } from 'node:fs';
 import { ConfigError, helpText, loadConfig, type Config } from './config/load.js';
 import { createLogger } from './log.js';
 import { CallTable } from './session/call-table.js';
@@ -27,10 +28,22 @@ async function main(): Promise<void> {
   }
   const log = createLogger(cfg.log);
   for (const w of cfg.warnings) log.warn(w);
+  const fail = (msg: string, err?: unknown): void => {
+    // Both: the operator may be looking at the terminal or at the log.
+    process.stderr.write(`rtprelay: ${msg}\n`);
+    log.fatal({ err }, msg);
+    log.flush();
+    setTimeout(() => process.exit(1), 100);
+  };
+  const addresses = cfg.interfaces.flatMap((i) => i.addresses.map((a) => a.address));
+  for (const address of addresses) {
+    const err = await canBind(address);
+    if (err) return fail(`--interface ${address}: cannot bind (${err.code ?? err.message})`, err);
+  }
   const clock = { nowMs: Date.now() };
   // The packet path reads a cached clock; a quarter second is plenty for one-second timeouts.
   const tick = setInterval(() => { clock.nowMs = Date.now(); }, 250);
-  const plane = new LocalMediaPlane(cfg.ports, clock);
+  const plane = new LocalMediaPlane(cfg.ports, clock, addresses);
   const table = new CallTable(cfg, plane, log.child({ sub: 'session' }), clock);
   const sweep = setInterval(() => table.sweep(Date.now()), 1000);
   const ctx: CommandContext = {
@@ -43,17 +56,19 @@ async function main(): Promise<void> {
   try {
     bound = await ng.start();
   } catch (e) {
-    log.fatal({ err: e }, 'cannot open control sockets');
-    process.exitCode = 1;
-    log.flush();
-    setTimeout(() => process.exit(1), 100);
-    return;
+    clearInterval(sweep);
+    clearInterval(tick);
+    return fail(`cannot open control sockets: ${(e as Error).message}`, e);
   }
   for (const ep of bound.udp) log.info({ transport: 'udp', address: ep.address, port: ep.port }, 'ng listening');
   for (const ep of bound.tcp) log.info({ transport: 'tcp', address: ep.address, port: ep.port }, 'ng listening');
   if (cfg.pidfile) {
-    try { mkdirSync(cfg.stateDir, { recursive: true }); } catch { /* state dir is optional here */ }
-    writeFileSync(cfg.pidfile, `${process.pid}\n`);
+    try { writeFileSync(cfg.pidfile, `${process.pid}\n`); } catch (e) {
+      await ng.close();
+      clearInterval(sweep);
+      clearInterval(tick);
+      return fail(`cannot write --pidfile ${cfg.pidfile}: ${(e as Error).message}`, e);
+    }
   }
   log.info({ version: VERSION, interfaces: cfg.interfaces, ports: cfg.ports }, 'rtprelay started');
 
@@ -73,6 +88,15 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
+}
+
+/** Whether a media socket can be bound on `address` (it is local): null, or the error. */
+function canBind(address: string): Promise<NodeJS.ErrnoException | null> {
+  const sock = dgram.createSocket(address.includes(':') ? 'udp6' : 'udp4');
+  return new Promise((resolve) => {
+    sock.once('error', (e) => { sock.close(); resolve(e); });
+    sock.bind(0, address, () => sock.close(() => resolve(null)));
+  });
 }
 
 void main();

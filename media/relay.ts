@@ -61,7 +61,11 @@ export class LocalMediaPlane implements MediaPlane {
   constructor(
     private readonly range: { min: number; max: number },
     private readonly clock: Clock,
-  ) {}
+    addresses: readonly string[] = [],
+  ) {
+    // Pools of the configured addresses exist from the start, so `statistics` shows them unused.
+    for (const a of addresses) this.pool(a);
+  }
 
   private pool(address: string): PortPool {
     let p = this.pools.get(address);
@@ -81,7 +85,7 @@ export class LocalMediaPlane implements MediaPlane {
           const rtcp = await this.bind(address, port + 1, 'rtcp');
           return { rtp: rtp.id, rtcp: rtcp.id, address, port };
         } catch (e) {
-          await this.closeSocket(rtp, false);
+          await this.closeSocket(rtp);
           throw e;
         }
       } catch (e) {
@@ -119,35 +123,38 @@ export class LocalMediaPlane implements MediaPlane {
 
   /** The packet path: once per datagram. */
   private onPacket(s: RelaySocket, buf: Buffer, addr: string, port: number): void {
-    s.lastPacketMs = this.clock.nowMs;
     s.packets++;
     s.bytes += buf.length;
     // RFC 7983: 128..191 is RTP/RTCP. STUN (0..3) and DTLS (20..63) need ICE/DTLS, not set up
-    // on a plain stream; anything else is not media. Count and drop.
-    const b0 = buf.length >= 8 ? buf[0]! : 0;
-    if ((b0 & 0xc0) !== 0x80) { s.errors++; s.dropped++; return; }
+    // on a plain stream; anything else, or shorter than an RTCP header, is not media.
+    if (buf.length < 8 || (buf[0]! & 0xc0) !== 0x80) { s.errors++; s.dropped++; return; }
     if (s.remoteAddr !== null && port === s.remotePort && addr === s.remoteAddr) {
       if (!s.confirmed) this.confirm(s);
     } else if (!this.fromOtherSource(s, buf, addr, port)) {
       s.dropped++;
       return;
     }
-    // RFC 5761 4: on a muxed RTP socket, RTCP packet types 192..223 go to the RTCP destination.
+    // Only media we accepted keeps the call alive: a stranger's junk must not defeat --timeout.
+    s.lastPacketMs = this.clock.nowMs;
     const b1 = buf[1]!;
-    const sink = s.rtcpMux && b1 >= 192 && b1 <= 223 && s.rtcpSink !== null ? s.rtcpSink : s.sink;
+    const isRtcp = b1 >= 192 && b1 <= 223; // RFC 5761 4: RTCP packet types share RTP's PT space
+    if (!s.hasSsrc && !isRtcp && buf.length >= 12) { s.ssrc = buf.readUInt32BE(8); s.hasSsrc = true; }
+    // On a muxed RTP socket, RTCP goes to the peer's RTCP destination.
+    const sink = isRtcp && s.rtcpMux && s.rtcpSink !== null ? s.rtcpSink : s.sink;
     if (sink === null || !s.forward || sink.remoteAddr === null || sink.closed) { s.dropped++; return; }
-    if (!s.hasSsrc && buf.length >= 12) { s.ssrc = buf.readUInt32BE(8); s.hasSsrc = true; }
     // dgram reads `buf` on a later tick; it is this datagram's own Buffer and is never reused.
     sink.sock.send(buf, sink.remotePort, sink.remoteAddr);
   }
 
-  /** A packet not from the stream's remote. Returns whether to forward it. */
+  /**
+   * A packet not from the stream's remote. Returns whether to forward it. Only well-formed media
+   * for this stream is forwarded, and only several packets of one SSRC from one source may
+   * become the destination, so a stray or forged datagram never redirects the call's audio.
+   */
   private fromOtherSource(s: RelaySocket, buf: Buffer, addr: string, port: number): boolean {
     if (s.confirmed && s.strictSource) return false;
+    if (!this.validForLearning(s, buf)) { s.errors++; return false; }
     if (s.asymmetric || (s.confirmed && !s.mediaHandover)) return true;
-    // Learning: only well-formed media for this stream counts, and only several packets of one
-    // stream from one source, so a stray or forged datagram never redirects the call's audio.
-    if (!this.validForLearning(s, buf)) return !s.strictSource;
     const ssrc = buf.readUInt32BE(buf[1]! >= 192 && buf[1]! <= 223 ? 4 : 8);
     if (s.candAddr === addr && s.candPort === port && s.candSsrc === ssrc) s.candCount++;
     else { s.candAddr = addr; s.candPort = port; s.candSsrc = ssrc; s.candCount = 1; }
@@ -215,23 +222,19 @@ export class LocalMediaPlane implements MediaPlane {
   close(ids: readonly SocketId[]): void {
     for (const id of ids) {
       const s = this.sockets.get(id);
-      if (s) void this.closeSocket(s, true);
+      if (s) void this.closeSocket(s);
     }
   }
 
-  private closeSocket(s: RelaySocket, registered: boolean): Promise<void> {
-    if (registered) this.sockets.delete(s.id);
+  private closeSocket(s: RelaySocket): Promise<void> {
+    if (s.closed) return Promise.resolve();
+    this.sockets.delete(s.id);
     s.closed = true; // a socket still naming this one as its sink drops from now on
+    // The RTP port owns the pair; it goes back when the RTCP socket (port + 1) closes. At once:
+    // libuv closes the descriptor synchronously, so the next offer can bind the port again.
+    if (s.kind === 'rtcp') this.pool(s.localAddress).release(s.localPort - 1);
     return new Promise((resolve) => {
-      try {
-        s.sock.close(() => {
-          // The RTP port owns the pair; it is released when the RTCP socket (port + 1) closes too.
-          if (s.kind === 'rtcp') this.pool(s.localAddress).release(s.localPort - 1);
-          resolve();
-        });
-      } catch {
-        resolve();
-      }
+      try { s.sock.close(() => resolve()); } catch { resolve(); }
     });
   }
 
@@ -259,6 +262,6 @@ export class LocalMediaPlane implements MediaPlane {
   }
 
   async shutdown(): Promise<void> {
-    await Promise.all([...this.sockets.values()].map((s) => this.closeSocket(s, true)));
+    await Promise.all([...this.sockets.values()].map((s) => this.closeSocket(s)));
   }
 }

@@ -2,6 +2,7 @@
 // The only module that reads process.env or the config file; everything else gets its slice.
 import { existsSync, readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
+import { networkInterfaces } from 'node:os';
 import { OPTIONS, SUBSYSTEM_LOG_LEVELS, type OptionSpec } from './options.js';
 
 export interface Endpoint { readonly address: string; readonly port: number }
@@ -94,13 +95,18 @@ export function parseArgv(argv: readonly string[]): { raw: Raw; help: boolean; v
   return { raw, help, version };
 }
 
-/** GLib key file as rtpengine reads it: [section], key = value, `#` comments, `;` separated lists. */
-export function parseIni(text: string, section: string): Raw {
+/**
+ * GLib key file as rtpengine reads it: `[section]`, `key = value`, `#` comments, `;` separated
+ * lists, `\s \n \t \r \\` escapes. Like rtpengine, keys it does not know are ignored (we warn),
+ * so a config file written for a newer rtpengine still starts.
+ */
+export function parseIni(text: string, section: string): { raw: Raw; warnings: string[] } {
   const raw: Raw = new Map();
+  const warnings: string[] = [];
   let current = '';
   text.split(/\r?\n/).forEach((line, n) => {
     const t = line.trim();
-    if (t === '' || t.startsWith('#') || t.startsWith(';')) return;
+    if (t === '' || t.startsWith('#')) return;
     if (t.startsWith('[')) {
       if (!t.endsWith(']')) throw new ConfigError(`config file line ${n + 1}: bad section header`);
       current = t.slice(1, -1).trim();
@@ -110,13 +116,22 @@ export function parseIni(text: string, section: string): Raw {
     const eq = t.indexOf('=');
     if (eq < 0) throw new ConfigError(`config file line ${n + 1}: expected key = value`);
     const key = t.slice(0, eq).trim();
-    const value = t.slice(eq + 1).trim();
+    if (key.endsWith(']')) return; // a translation (`key[de] = …`): GLib's, never rtpengine's
     const spec = byKey.get(key);
-    if (!spec) throw new ConfigError(`config file line ${n + 1}: unknown key "${key}"`);
-    if (spec.repeatable) raw.set(key, value.split(';').map((v) => v.trim()).filter((v) => v !== ''));
-    else raw.set(key, [value]);
+    if (!spec) { warnings.push(`config file line ${n + 1}: unknown key "${key}" ignored`); return; }
+    const value = t.slice(eq + 1).trim();
+    raw.set(key, spec.repeatable ? splitList(value) : [unescape(value)]);
   });
-  return raw;
+  return { raw, warnings };
+}
+
+/** GLib list: `;` separates, `\;` is a literal semicolon; empty items (a trailing `;`) are dropped. */
+function splitList(value: string): string[] {
+  return value.split(/(?<!\\);/).map((v) => unescape(v.trim())).filter((v) => v !== '');
+}
+
+function unescape(v: string): string {
+  return v.replace(/\\([sntr\\;])/g, (_, c: string) => ({ s: ' ', n: '\n', t: '\t', r: '\r' }[c] ?? c));
 }
 
 function fromEnv(env: NodeJS.ProcessEnv): Raw {
@@ -155,20 +170,31 @@ export function parseEndpoint(key: string, v: string, defaultAddress: string): E
   return { address, port: int(key, portText, 0, 65535) };
 }
 
-/** `ADDR`, `NAME/ADDR`, `ADDR!ADVERTISED`, `NAME/ADDR!ADVERTISED`; one name may be given several times. */
-export function parseInterfaces(specs: readonly string[]): LogicalInterface[] {
+/**
+ * `ADDR`, `NAME/ADDR`, `ADDR!ADVERTISED`, `NAME/ADDR!ADVERTISED`; one name may be given several
+ * times (IPv4 and IPv6 together). As in rtpengine, ADDR may also be a network device (`eth0`) or
+ * `any`, standing for its addresses (IPv6 link-local ones left out: they need a scope).
+ */
+export function parseInterfaces(specs: readonly string[], devices = networkInterfaces()): LogicalInterface[] {
   const out = new Map<string, InterfaceAddress[]>();
   for (const spec of specs) {
     let rest = spec.trim(), name = 'default';
     const slash = rest.indexOf('/');
     if (slash >= 0) { name = rest.slice(0, slash); rest = rest.slice(slash + 1); }
-    const [addr = '', adv] = rest.split('!');
-    const family = isIP(addr);
-    if (family === 0) throw new ConfigError(`--interface: "${spec}" has no valid IP address`);
-    if (adv !== undefined && isIP(adv) === 0) throw new ConfigError(`--interface: "${spec}" has no valid advertised address`);
     if (name === '' || !/^[\w.-]+$/.test(name)) throw new ConfigError(`--interface: bad interface name in "${spec}"`);
+    const [addr = '', adv] = rest.split('!');
+    if (adv !== undefined && isIP(adv) === 0) throw new ConfigError(`--interface: "${spec}" has no valid advertised address`);
+    let addrs = [addr];
+    if (isIP(addr) === 0) {
+      const found = addr === 'any' ? Object.values(devices).flat() : devices[addr];
+      addrs = (found ?? []).filter((a) => a && !a.address.startsWith('fe80:')).map((a) => a!.address);
+      if (!addrs.length) throw new ConfigError(`--interface: "${spec}" is neither an IP address nor a network device with one`);
+    }
     const list = out.get(name) ?? [];
-    list.push({ address: addr, family: family as 4 | 6, advertised: adv ?? addr });
+    for (const a of addrs) {
+      if (list.some((x) => x.address === a)) continue;
+      list.push({ address: a, family: isIP(a) as 4 | 6, advertised: adv ?? a });
+    }
     out.set(name, list);
   }
   return [...out].map(([name, addresses]) => ({ name, addresses }));
@@ -185,16 +211,18 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pro
   const pick = (k: string): string[] | undefined => cli.raw.get(k) ?? envRaw.get(k);
   const fileName = pick('config-file')?.[0] ?? (existsSync(DEFAULT_CONFIG_FILE) ? DEFAULT_CONFIG_FILE : 'none');
   const section = pick('config-section')?.[0] ?? 'rtpengine';
+  const warnings: string[] = [];
   let fileRaw: Raw = new Map();
   if (fileName !== 'none') {
     let text: string;
     try { text = readFileSync(fileName, 'utf8'); } catch (e) {
       throw new ConfigError(`cannot read config file ${fileName}: ${(e as Error).message}`);
     }
-    fileRaw = parseIni(text, section);
+    const ini = parseIni(text, section);
+    fileRaw = ini.raw;
+    warnings.push(...ini.warnings.map((w) => `${fileName}: ${w}`));
   }
   const raw: Raw = new Map([...fileRaw, ...envRaw, ...cli.raw]);
-  const warnings: string[] = [];
   for (const [k] of raw) {
     const spec = byKey.get(k)!;
     if (spec.unimplemented) warnings.push(`option --${k} is not implemented by rtprelay and is ignored`);

@@ -26,7 +26,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'listen-http', type: 'endpoint-list', repeatable: true, help: 'HTTP/WebSocket address for NG over HTTP and the admin API ([ADDR:]PORT)' },
   { key: 'port-min', short: 'm', type: 'int', default: 30000, help: 'lowest media port' },
   { key: 'port-max', short: 'M', type: 'int', default: 40000, help: 'highest media port' },
-  { key: 'timeout', short: 'T', type: 'seconds', default: 60, help: 'end a call after this many seconds without media' },
+  { key: 'timeout', short: 'o', type: 'seconds', default: 60, help: 'end a call after this many seconds without media' },
   { key: 'silent-timeout', short: 's', type: 'seconds', default: 3600, help: 'the same for calls whose media is on hold' },
   { key: 'final-timeout', short: 'a', type: 'seconds', default: 0, help: 'end any call after this long (0: never)' },
   { key: 'offer-timeout', type: 'seconds', default: 3600, help: 'end a call whose offer was never answered after this long' },
@@ -38,33 +38,39 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'pidfile', short: 'p', type: 'string', help: 'write the process id to this file' },
   { key: 'sip-source', type: 'bool', default: false, help: 'use the SIP source address (received-from) by default, not the SDP address' },
   { key: 'state-dir', type: 'string', default: './state', help: 'directory for local state' },
-  // Accepted so that an rtpengine command line runs unchanged; not implemented (yet).
-  ...[
-    'table', 'no-fallback', 'tos', 'control-tos', 'num-threads', 'media-num-threads', 'thread-stack',
-    'log-facility', 'log-facility-cdr', 'log-facility-rtcp', 'log-facility-dtmf', 'log-format', 'log-mark-prefix',
-    'log-mark-suffix', 'log-srtp-keys', 'recording-dir', 'recording-method', 'recording-format', 'redis',
-    'redis-write', 'redis-num-threads', 'redis-expires', 'redis-allowed-errors', 'redis-disable-time',
-    'redis-cmd-timeout', 'redis-connect-timeout', 'b2b-url', 'xmlrpc-format', 'homer', 'homer-protocol',
-    'homer-id', 'graphite', 'graphite-interval', 'graphite-prefix', 'dtls-passive', 'iptables-chain',
-    'listen-cli', 'listen-udp', 'listen-tcp', 'listen-https', 'https-cert', 'https-key', 'http-threads',
-    'cpu-affinity', 'mysql-host', 'mysql-port', 'mysql-user', 'mysql-pass', 'mysql-query', 'dtmf-log-dest',
-    'dtmf-log-ng-tcp', 'jitter-buffer', 'jb-clock-drift', 'save-interface-ports', 'endpoint-learning',
-    'dtls-rsa-key-size', 'dtls-mtu', 'dtls-ciphers', 'dtls-signature', 'reject-invalid-sdp', 'max-load',
-    'max-cpu', 'max-bandwidth', 'scheduling', 'priority', 'idle-scheduling', 'idle-priority',
-    'mos', 'measure-rtp', 'rtcp-interval', 'socket-cpu-affinity', 'poller-per-thread', 'io-uring',
-    'io-uring-buffers', 'janus-secret', 'use-audio-player', 'audio-buffer-length', 'audio-buffer-delay',
-    'audio-player', 'dtx-delay', 'max-dtx', 'dtx-buffer', 'dtx-lag', 'dtx-shift', 'dtx-cn-params',
-    'amr-dtx', 'silence-detect', 'cn-payload', 'player-cache', 'kernel-player', 'kernel-player-media',
-    'preload-media-files', 'media-files-reload', 'preload-db-media', 'db-media-reload', 'preload-db-cache',
-    'db-cache-reload', 'db-media-cache', 'vsc-start-rec', 'vsc-stop-rec', 'vsc-pause-rec', 'vsc-pause-resume-rec',
-    'vsc-start-stop-rec', 'vsc-start-pause-resume-rec', 'moh-max-duration', 'moh-max-repeats',
-    'moh-attr-name', 'moh-prevent-double-hold', 'timer-accuracy', 'evs-lib-path', 'codec-chain-lib-path',
-    'codec-chain-runners', 'codec-chain-concurrency', 'codec-chain-async', 'codec-chain-opus-application',
-    'codec-chain-opus-complexity', 'nftables-chain', 'nftables-base-chain', 'nftables-append',
-    'nftables-family', 'nftables-start', 'nftables-stop', 'nftables-status', 'skip-recording-db',
-    'dtls-cert-cipher', 'dtls-rsa-key-size', 'log-name', 'syslog-prefix', 'http-buf-size', 'hole-punch',
-  ].map((key): OptionSpec => ({ key, type: 'string', unimplemented: true, help: 'rtpengine option, accepted and ignored' })),
+  // Accepted so that an rtpengine 10.5 command line or config file runs unchanged; not implemented (yet).
+  // The lists follow `rtpengine --help`: options that take a value, then flags (which never take one).
+  ...unimplemented('string', [
+    't:table', 'log-facility', 'max-log-line-length', 'thread-stack', 'k:subscribe-keyspace', 'l:listen-tcp',
+    'u:listen-udp', 'c:listen-cli', 'g:graphite', 'G:graphite-interval', 'graphite-prefix', 'graphite-timeout', 'T:tos',
+    'control-tos', 'r:redis', 'w:redis-write', 'redis-num-threads', 'redis-expires', 'redis-allowed-errors',
+    'redis-disable-time', 'redis-cmd-timeout', 'redis-connect-timeout', 'b:b2b-url', 'log-facility-cdr',
+    'log-facility-rtcp', 'log-facility-dtmf', 'dtmf-log-dest', 'log-format', 'x:xmlrpc-format', 'num-threads',
+    'media-num-threads', 'max-load', 'max-cpu', 'max-bandwidth', 'homer', 'homer-protocol', 'homer-id', 'recording-dir',
+    'recording-method', 'recording-format', 'iptables-chain', 'scheduling', 'priority', 'idle-scheduling',
+    'idle-priority', 'mysql-host', 'mysql-port', 'mysql-user', 'mysql-pass', 'mysql-query', 'endpoint-learning',
+    'jitter-buffer', 'dtls-rsa-key-size', 'dtls-cert-cipher', 'dtls-mtu', 'dtls-ciphers', 'dtls-signature',
+    'listen-https', 'https-cert', 'https-key', 'http-threads', 'software-id', 'dtx-delay', 'max-dtx', 'dtx-buffer',
+    'dtx-lag', 'dtx-shift', 'dtx-cn-params', 'amr-dtx', 'silence-detect', 'cn-payload', 'mqtt-host', 'mqtt-port',
+    'mqtt-id', 'mqtt-keepalive', 'mqtt-user', 'mqtt-pass', 'mqtt-cafile', 'mqtt-capath', 'mqtt-certfile',
+    'mqtt-keyfile', 'mqtt-publish-qos', 'mqtt-publish-topic', 'mqtt-publish-interval', 'mqtt-publish-scope', 'mos',
+    'socket-cpu-affinity', 'janus-secret',
+  ]),
+  ...unimplemented('bool', [
+    'split-logs', 'no-log-timestamps', 'log-mark-prefix', 'log-mark-suffix', 'F:no-fallback', 'S:save-interface-ports',
+    'q:no-redis-required', 'y:redis-delete-async', 'redis-delete-async-interval', 'active-switchover',
+    'dtmf-log-ng-tcp', 'dtmf-no-suppress', 'dtmf-digit-delay', 'dtls-passive', 'log-srtp-keys', 'jb-clock-drift',
+    'debug-srtp', 'reject-invalid-sdp', 'poller-per-thread', 'codecs',
+  ]),
 ];
+
+/** `S:key` entries: rtpengine's short alias S, then the long name. */
+function unimplemented(type: 'string' | 'bool', entries: readonly string[]): OptionSpec[] {
+  return entries.map((e) => {
+    const [short, key] = e.includes(':') ? e.split(':') as [string, string] : [undefined, e];
+    return { key, short, type, unimplemented: true, help: 'rtpengine option, accepted and ignored' };
+  });
+}
 
 /** rtpengine's log levels per subsystem (`log-level-core`, …): accepted, folded into one level for now. */
 export const SUBSYSTEM_LOG_LEVELS = [

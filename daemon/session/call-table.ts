@@ -348,7 +348,8 @@ export class CallTable {
         if (t.offerTimeoutS > 0 && nowMs - call.lastSignalMs >= t.offerTimeoutS * 1000) this.destroy(call, 'offer-timeout');
         continue;
       }
-      const ids = call.participants.flatMap((p) => p.medias.flatMap((m) => (m?.local && !m.rejected ? [m.local.rtp] : [])));
+      // RTCP counts as media too (rtpengine's timeout is "no RTP or RTCP").
+      const ids = call.participants.flatMap((p) => p.medias.flatMap((m) => (m?.local && !m.rejected ? [m.local.rtp, m.local.rtcp] : [])));
       let last = Math.max(call.answeredMs, call.lastSignalMs);
       for (const s of this.plane.stats(ids)) if (s.lastPacketMs > last) last = s.lastPacketMs;
       const onHold = call.participants.every((p) => p.medias.every((m) => !m || m.rejected || m.direction !== 'sendrecv'));
