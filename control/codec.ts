@@ -1,9 +1,9 @@
 // NG message framing: `COOKIE SP PAYLOAD`, the payload a bencoded dictionary or a JSON object.
-// Decoding goes through the `bencode` package after our own iterative scan, which bounds depth
-// and size (so hostile nesting cannot exhaust the stack) and finds message ends on TCP.
-// Encoding is ours: `bencode` sorts dictionary keys, rtpengine replies keep insertion order
-// (`sdp` before `result`), and we match rtpengine byte for byte.
-import bencode from 'bencode';
+// Bencode is scanned and decoded here, not by a library: we must bound depth and sizes (hostile
+// nesting must not exhaust the stack), find message ends on TCP, reproduce rtpengine 10.5's
+// tolerance (missing closing `e`s, trailing bytes, first duplicate key wins), and encode replies
+// with keys in insertion order (`sdp` before `result`), which a sorting encoder cannot.
+// Imports nothing of ours.
 
 export type NgValue = string | number | NgValue[] | { [k: string]: NgValue } | Buffer;
 export type NgDict = { [k: string]: NgValue };
@@ -12,103 +12,138 @@ export class FramingError extends Error {
   constructor(readonly reason: string) { super(reason); }
 }
 
-export const MAX_DEPTH = 32;
+/** Containers nested deeper than this are refused (rtpengine has no limit; we keep the stack safe). */
+export const MAX_DEPTH = 64;
+/** No single string may claim more than this (UDP datagrams are at most 64 KiB anyway). */
+export const MAX_STRING = 16 * 1024 * 1024;
+/** 20 digits: rtpengine accepts (and saturates) values past int64; we keep them as doubles. */
+const MAX_INT_DIGITS = 20;
 
-/**
- * Scans one bencoded value starting at `start`. Returns the index just past it, or -1 when the
- * buffer ends first (more bytes may complete it). Throws FramingError on invalid bencode.
- */
-export function scanBencode(buf: Uint8Array, start: number, maxDepth = MAX_DEPTH): number {
-  let i = start;
-  let depth = 0;
-  const n = buf.length;
-  do {
-    if (i >= n) return -1;
-    const c = buf[i]!;
-    if (c === 0x64 /* d */ || c === 0x6c /* l */) {
-      if (++depth > maxDepth) throw new FramingError('nesting too deep');
-      i++;
-    } else if (c === 0x65 /* e */) {
-      if (depth === 0) throw new FramingError('unexpected end marker');
-      depth--;
-      i++;
-    } else if (c === 0x69 /* i */) {
-      let j = i + 1;
-      if (j < n && buf[j] === 0x2d) j++;
-      const digits = j;
-      while (j < n && buf[j]! >= 0x30 && buf[j]! <= 0x39) j++;
-      if (j >= n) return -1;
-      if (buf[j] !== 0x65 || j === digits || j - digits > 18) throw new FramingError('bad integer');
-      i = j + 1;
-    } else if (c >= 0x30 && c <= 0x39) {
-      let j = i, len = 0;
-      while (j < n && buf[j]! >= 0x30 && buf[j]! <= 0x39) {
-        len = len * 10 + (buf[j]! - 0x30);
-        if (len > 16 * 1024 * 1024) throw new FramingError('string too long');
-        j++;
-      }
-      if (j >= n) return -1;
-      if (buf[j] !== 0x3a) throw new FramingError('bad string length');
-      i = j + 1 + len;
-      if (i > n) return -1;
-    } else {
-      throw new FramingError('invalid bencode');
-    }
-  } while (depth > 0);
+const E = 0x65, I = 0x69, L = 0x6c, D = 0x64, COLON = 0x3a, MINUS = 0x2d;
+const isDigit = (c: number | undefined): boolean => c !== undefined && c >= 0x30 && c <= 0x39;
+
+// What an open container expects next. A dictionary alternates key and value.
+const LIST = 0, DICT_KEY = 1, DICT_VALUE = 2;
+
+export interface ScanResult {
+  /** Index just past the value, or -1 when the buffer ends before the value does. */
+  end: number;
+  /**
+   * When `end` is -1: true if the buffer stops where a closing `e` would be legal (between list
+   * items, or before a dictionary key), so closing the open containers yields a valid value.
+   */
+  closable: boolean;
+}
+
+/** Reads the digits of a length or integer at `i`; returns the index of the first non-digit. */
+function digitsEnd(buf: Uint8Array, i: number): number {
+  while (i < buf.length && isDigit(buf[i])) i++;
   return i;
 }
 
-function toNg(v: unknown): NgValue {
-  if (v instanceof Uint8Array) return Buffer.from(v.buffer, v.byteOffset, v.byteLength);
-  if (Array.isArray(v)) return v.map(toNg);
-  if (typeof v === 'number' || typeof v === 'bigint') return Number(v);
-  if (v && typeof v === 'object') {
-    const o: NgDict = {};
-    for (const [k, x] of Object.entries(v)) o[k] = toNg(x);
-    return o;
+/**
+ * Scans one bencoded value at `start` without building it. Iterative, so depth costs no stack.
+ * Throws FramingError for bytes that can never become valid bencode.
+ */
+export function scan(buf: Uint8Array, start: number, maxDepth = MAX_DEPTH): ScanResult {
+  const stack: number[] = [];
+  const n = buf.length;
+  let i = start;
+  for (;;) {
+    if (i >= n) {
+      const top = stack[stack.length - 1];
+      return { end: -1, closable: top === LIST || top === DICT_KEY };
+    }
+    const c = buf[i]!;
+    const top = stack[stack.length - 1];
+    if (c === E) {
+      if (top === undefined) throw new FramingError('unexpected end marker');
+      if (top === DICT_VALUE) throw new FramingError('dictionary key without value');
+      stack.pop();
+      i++;
+    } else if (top === DICT_KEY && !isDigit(c)) {
+      throw new FramingError('dictionary key is not a string');
+    } else if (c === D || c === L) {
+      if (stack.length >= maxDepth) throw new FramingError('nesting too deep');
+      stack.push(c === D ? DICT_KEY : LIST);
+      i++;
+      continue; // the container is complete only at its `e`
+    } else if (c === I) {
+      let j = i + 1;
+      if (buf[j] === MINUS) j++;
+      const k = digitsEnd(buf, j);
+      if (k >= n) return { end: -1, closable: false };
+      if (buf[k] !== E || k === j || k - j > MAX_INT_DIGITS || (buf[j] === 0x30 && k - j > 1)) throw new FramingError('bad integer');
+      i = k + 1;
+    } else if (isDigit(c)) {
+      const k = digitsEnd(buf, i);
+      if (k >= n) return { end: -1, closable: false };
+      if (buf[k] !== COLON || (c === 0x30 && k - i > 1) || k - i > 9) throw new FramingError('bad string length');
+      const len = Number(Buffer.from(buf.subarray(i, k)).toString('latin1'));
+      if (len > MAX_STRING) throw new FramingError('string too long');
+      i = k + 1 + len;
+      if (i > n) return { end: -1, closable: false };
+    } else {
+      throw new FramingError('invalid bencode');
+    }
+    // One value (scalar, or a container just closed) is complete.
+    if (stack.length === 0) return { end: i, closable: false };
+    const t = stack.length - 1;
+    if (stack[t] !== LIST) stack[t] = stack[t] === DICT_KEY ? DICT_VALUE : DICT_KEY;
   }
-  return String(v);
 }
 
-/** Decodes a UDP payload's bencoded dictionary. Like rtpengine, tolerates missing closing `e`s and trailing bytes. */
+/** End of one complete bencoded value at `start`, or -1 if more bytes are needed (TCP framing). */
+export function scanBencode(buf: Uint8Array, start: number, maxDepth = MAX_DEPTH): number {
+  return scan(buf, start, maxDepth).end;
+}
+
+/**
+ * Builds the value at `pos.i` of a buffer `scan` has accepted; the end of the buffer closes any
+ * container still open. Recursion is bounded by the depth `scan` allowed.
+ */
+function build(buf: Buffer, pos: { i: number }): NgValue {
+  const c = buf[pos.i]!;
+  if (c === I) {
+    const end = buf.indexOf(E, pos.i);
+    const v = Number(buf.toString('latin1', pos.i + 1, end));
+    pos.i = end + 1;
+    return v;
+  }
+  if (c === L || c === D) {
+    pos.i++;
+    // Null prototype: a key such as `__proto__` is then just a key.
+    const out: NgValue[] | NgDict = c === L ? [] : Object.create(null) as NgDict;
+    while (pos.i < buf.length && buf[pos.i] !== E) {
+      if (Array.isArray(out)) { out.push(build(buf, pos)); continue; }
+      const k = (build(buf, pos) as Buffer).toString('utf8');
+      const v = build(buf, pos);
+      if (!(k in out)) out[k] = v; // rtpengine keeps the first of duplicate keys
+    }
+    pos.i++;
+    return out;
+  }
+  const colon = buf.indexOf(COLON, pos.i);
+  const len = Number(buf.toString('latin1', pos.i, colon));
+  pos.i = colon + 1 + len;
+  return buf.subarray(colon + 1, pos.i);
+}
+
+/**
+ * Decodes a payload's bencoded dictionary as rtpengine 10.5 does: bytes after the dictionary are
+ * ignored, and a dictionary cut off where a closing `e` could stand is closed (`d7:command4:ping`).
+ * Strings come out as Buffers (SDP and tags are bytes), keys as UTF-8 strings.
+ */
 export function decodeBencodeDict(payload: Buffer): NgDict {
-  if (payload[0] !== 0x64) throw new FramingError('Invalid NG data format');
-  let end: number;
+  if (payload[0] !== D) throw new FramingError('Invalid NG data format');
+  let r: ScanResult;
   try {
-    end = scanBencode(payload, 0);
-  } catch (e) {
-    throw new FramingError('Could not decode bencode dictionary');
-  }
-  let body = payload;
-  if (end < 0) {
-    // rtpengine accepts a dictionary whose closing markers are missing: close whatever is open.
-    const closed = closeOpen(payload);
-    if (closed === null) throw new FramingError('Could not decode bencode dictionary');
-    body = closed;
-  } else {
-    body = payload.subarray(0, end);
-  }
-  let v: unknown;
-  try {
-    v = bencode.decode(body);
+    r = scan(payload, 0);
   } catch {
     throw new FramingError('Could not decode bencode dictionary');
   }
-  if (!v || typeof v !== 'object' || Array.isArray(v) || v instanceof Uint8Array) throw new FramingError('Could not decode bencode dictionary');
-  return toNg(v) as NgDict;
-}
-
-/** Appends the `e`s a truncated value lacks, if it was cut at a value boundary. */
-function closeOpen(buf: Buffer): Buffer | null {
-  for (let k = 1; k <= MAX_DEPTH; k++) {
-    const candidate = Buffer.concat([buf, Buffer.alloc(k, 0x65)]);
-    try {
-      if (scanBencode(candidate, 0) === candidate.length) return candidate;
-    } catch {
-      return null;
-    }
-  }
-  return null;
+  if (r.end < 0 && !r.closable) throw new FramingError('Could not decode bencode dictionary');
+  return build(r.end < 0 ? payload : payload.subarray(0, r.end), { i: 0 }) as NgDict;
 }
 
 export function decodeJsonDict(payload: Buffer): NgDict {
@@ -119,38 +154,43 @@ export function decodeJsonDict(payload: Buffer): NgDict {
     throw new FramingError('Failed to parse JSON document');
   }
   if (!v || typeof v !== 'object' || Array.isArray(v)) throw new FramingError('Failed to parse JSON document');
-  if (depthOf(v, 0) > MAX_DEPTH) throw new FramingError('Failed to parse JSON document');
-  return jsonToNg(v) as NgDict;
+  if (depthOver(v, MAX_DEPTH)) throw new FramingError('Failed to parse JSON document');
+  return fromJson(v) as NgDict;
 }
 
-function depthOf(v: unknown, d: number): number {
-  if (d > MAX_DEPTH) return d;
-  if (v && typeof v === 'object') {
-    let m = d + 1;
-    for (const x of Object.values(v)) m = Math.max(m, depthOf(x, d + 1));
-    return m;
+/** True if `v` nests containers more than `limit` deep. Stops descending at the limit. */
+function depthOver(v: unknown, limit: number): boolean {
+  if (!v || typeof v !== 'object') return false;
+  if (limit === 0) return true;
+  for (const x of Object.values(v)) if (depthOver(x, limit - 1)) return true;
+  return false;
+}
+
+/**
+ * JSON → the bencode model. rtpengine converts JSON to bencode and refuses what bencode cannot
+ * carry (null, fractions) with its bencode error; booleans it accepts.
+ */
+function fromJson(v: unknown): NgValue {
+  if (typeof v === 'string') return v;
+  if (typeof v === 'boolean') return v ? 1 : 0;
+  if (typeof v === 'number') {
+    if (!Number.isInteger(v)) throw new FramingError('Could not decode bencode dictionary');
+    return v;
   }
-  return d;
-}
-
-function jsonToNg(v: unknown): NgValue {
-  if (Array.isArray(v)) return v.map(jsonToNg);
-  if (typeof v === 'number') return Math.trunc(v);
-  if (typeof v === 'boolean') return v ? 'true' : 'false';
-  if (v === null) return '';
-  if (typeof v === 'object') {
-    const o: NgDict = {};
-    for (const [k, x] of Object.entries(v as object)) o[k] = jsonToNg(x);
+  if (Array.isArray(v)) return v.map(fromJson);
+  if (v && typeof v === 'object') {
+    const o = Object.create(null) as NgDict;
+    for (const [k, x] of Object.entries(v)) o[k] = fromJson(x);
     return o;
   }
-  return String(v);
+  throw new FramingError('Could not decode bencode dictionary');
 }
 
-/** Bencode with keys in insertion order. */
+/** Bencode with dictionary keys in insertion order (rtpengine's reply order), strings as UTF-8. */
 export function encodeBencode(v: NgValue): Buffer {
   const parts: Buffer[] = [];
   const walk = (x: NgValue): void => {
-    if (typeof x === 'number') parts.push(Buffer.from(`i${Math.trunc(x)}e`));
+    if (typeof x === 'number') parts.push(Buffer.from(`i${Number.isFinite(x) ? Math.trunc(x) : 0}e`));
     else if (typeof x === 'string') { const b = Buffer.from(x, 'utf8'); parts.push(Buffer.from(`${b.length}:`), b); }
     else if (Buffer.isBuffer(x)) parts.push(Buffer.from(`${x.length}:`), x);
     else if (Array.isArray(x)) { parts.push(Buffer.from('l')); x.forEach(walk); parts.push(Buffer.from('e')); }
@@ -164,8 +204,19 @@ export function encodeBencode(v: NgValue): Buffer {
   return Buffer.concat(parts);
 }
 
+/** Compact JSON, as rtpengine answers a JSON request; byte strings become UTF-8 text. */
 export function encodeJson(v: NgValue): Buffer {
-  return Buffer.from(JSON.stringify(v, (_k, x) => (x && x.type === 'Buffer' && Array.isArray(x.data) ? Buffer.from(x.data).toString('utf8') : x)));
+  const plain = (x: NgValue): unknown => {
+    if (Buffer.isBuffer(x)) return x.toString('utf8');
+    if (Array.isArray(x)) return x.map(plain);
+    if (x && typeof x === 'object') {
+      const o: Record<string, unknown> = {};
+      for (const [k, y] of Object.entries(x)) Object.defineProperty(o, k, { value: plain(y), enumerable: true });
+      return o;
+    }
+    return x;
+  };
+  return Buffer.from(JSON.stringify(plain(v)));
 }
 
 export interface Framed { cookie: Buffer; payload: Buffer }
@@ -175,4 +226,22 @@ export function splitCookie(msg: Buffer): Framed | null {
   const sp = msg.indexOf(0x20);
   if (sp <= 0) return null;
   return { cookie: msg.subarray(0, sp), payload: msg.subarray(sp + 1) };
+}
+
+/**
+ * End of one JSON object at `start` (strings and escapes respected), or -1 if incomplete. Only
+ * finds the boundary on TCP; `decodeJsonDict` judges the content.
+ */
+export function scanJson(buf: Uint8Array, start: number, maxDepth = MAX_DEPTH): number {
+  let depth = 0, inStr = false;
+  for (let i = start; i < buf.length; i++) {
+    const c = buf[i]!;
+    if (inStr) {
+      if (c === 0x5c) i++;
+      else if (c === 0x22) inStr = false;
+    } else if (c === 0x22) inStr = true;
+    else if (c === 0x7b || c === 0x5b) { if (++depth > maxDepth) throw new FramingError('nesting too deep'); }
+    else if (c === 0x7d || c === 0x5d) { if (--depth <= 0) return i + 1; }
+  }
+  return -1;
 }

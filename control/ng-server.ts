@@ -4,10 +4,10 @@ import dgram from 'node:dgram';
 import net from 'node:net';
 import type { Logger } from 'pino';
 import {
-  decodeBencodeDict, decodeJsonDict, encodeBencode, encodeJson, FramingError, scanBencode, splitCookie, type NgDict,
+  decodeBencodeDict, decodeJsonDict, encodeBencode, encodeJson, FramingError, scanBencode, scanJson, splitCookie, type NgDict,
 } from './codec.js';
 import { COMMANDS } from './commands/index.js';
-import type { CommandContext } from './commands/context.js';
+import type { CommandContext, CommandCounter } from './commands/context.js';
 import { errorReply, NgError } from './errors.js';
 import { Params, supportsLoadLimit } from './params.js';
 import { ReplyCache } from './reply-cache.js';
@@ -23,6 +23,7 @@ export interface NgServerOptions {
 }
 
 const MAX_COOKIE = 256;
+const MAX_PROXIES = 1000;
 
 export class NgServer {
   private readonly cache = new ReplyCache();
@@ -114,9 +115,8 @@ export class NgServer {
 
   private async execute(payload: Buffer, source: string): Promise<Buffer> {
     const json = payload[0] === 0x7b;
-    const encode = json ? encodeJson : encodeBencode;
     const started = process.hrtime.bigint();
-    let command = '(invalid)';
+    let command: string | null = null;
     let reply: NgDict;
     let loadLimit = false;
     try {
@@ -127,35 +127,44 @@ export class NgServer {
       } catch (e) {
         throw e instanceof FramingError ? new NgError(e.reason) : e;
       }
-      const p = new Params(dict);
-      const c = p.keys.get('command');
+      // The exact key, as rtpengine looks it up (not one of the aliases params.ts accepts).
+      const c = Object.hasOwn(dict, 'command') ? dict['command'] : undefined;
       if (typeof c !== 'string' && !Buffer.isBuffer(c)) throw new NgError('Dictionary contains no key "command"');
+      const handler = COMMANDS.get(c.toString());
+      if (!handler) throw new NgError('Unrecognized command');
       command = c.toString();
-      const handler = COMMANDS.get(command);
-      if (!handler) { command = '(unknown)'; throw new NgError('Unrecognized command'); }
+      const p = new Params(dict);
       loadLimit = supportsLoadLimit(p);
       if (this.log.isLevelEnabled('debug')) this.log.debug({ source, command, callId: p.str('call-id') }, 'ng request');
       reply = await handler(p, this.ctx);
     } catch (err) {
       reply = errorReply(err, this.log, loadLimit);
-      if (reply.result === 'error') this.log.info({ source, command, reason: reply['error-reason'] }, 'ng error reply');
+      // A malformed request is the peer's problem and may come in floods: keep it out of the info log.
+      if (reply.result === 'error') {
+        this.log[command === null ? 'debug' : 'info']({ source, command, reason: reply['error-reason'] }, 'ng error reply');
+      }
     }
     this.count(command, source, reply.result === 'error', Number(process.hrtime.bigint() - started) / 1000);
-    return encode(reply);
+    return json ? encodeJson(reply) : encodeBencode(reply);
   }
 
-  private count(command: string, source: string, error: boolean, us: number): void {
+  /** Counts one reply; `command` is null for requests that named no known command. */
+  private count(command: string | null, source: string, error: boolean, us: number): void {
     const s = this.ctx.stats;
-    let c = s.byCommand.get(command);
-    if (!c) { c = { count: 0, errors: 0, totalUs: 0, maxUs: 0 }; s.byCommand.set(command, c); }
-    c.count++; c.totalUs += us; if (us > c.maxUs) c.maxUs = us; if (error) c.errors++;
-    const host = source.replace(/:\d+$/, '');
+    const bump = (m: Map<string, CommandCounter>): void => {
+      let c = m.get(command!);
+      if (!c) { c = { count: 0, errors: 0, totalUs: 0, maxUs: 0 }; m.set(command!, c); }
+      c.count++; c.totalUs += us; if (us > c.maxUs) c.maxUs = us; if (error) c.errors++;
+    };
+    if (command !== null) bump(s.byCommand);
+    const host = source.replace(/^tcp:/, '').replace(/:\d+$/, '');
     let p = s.byProxy.get(host);
     if (!p) {
-      if (s.byProxy.size >= 1000) return; // hostile sources must not grow this without bound
-      p = { count: 0, errors: 0 }; s.byProxy.set(host, p);
+      if (s.byProxy.size >= MAX_PROXIES) return; // hostile sources must not grow this without bound
+      p = { count: 0, errors: 0, commands: new Map() }; s.byProxy.set(host, p);
     }
     p.count++; if (error) p.errors++;
+    if (command !== null) bump(p.commands ??= new Map());
   }
 
   async close(): Promise<void> {
@@ -164,19 +173,4 @@ export class NgServer {
     for (const c of this.conns) c.destroy();
     await Promise.all(this.tcp.map((s) => new Promise<void>((r) => s.close(() => r()))));
   }
-}
-
-/** End of one JSON object starting at `start` (strings and escapes respected); -1 if incomplete. */
-export function scanJson(buf: Buffer, start: number): number {
-  let depth = 0, inStr = false;
-  for (let i = start; i < buf.length; i++) {
-    const c = buf[i]!;
-    if (inStr) {
-      if (c === 0x5c) i++;
-      else if (c === 0x22) inStr = false;
-    } else if (c === 0x22) inStr = true;
-    else if (c === 0x7b || c === 0x5b) { if (++depth > 64) throw new FramingError('nesting too deep'); }
-    else if (c === 0x7d || c === 0x5d) { if (--depth === 0) return i + 1; }
-  }
-  return -1;
 }

@@ -11,7 +11,10 @@ import { NgError } from './errors.js';
  */
 export function normalizeKeys(dict: NgDict): Map<string, NgValue> {
   const m = new Map<string, NgValue>();
-  for (const [k, v] of Object.entries(dict)) m.set(k.toLowerCase().replace(/[ _]/g, '-'), v);
+  for (const [k, v] of Object.entries(dict)) {
+    const key = k.toLowerCase().replace(/[ _]/g, '-');
+    if (!m.has(key)) m.set(key, v); // the first spelling wins, as the first of duplicate keys does
+  }
   return m;
 }
 
@@ -19,13 +22,14 @@ export class Params {
   readonly keys: Map<string, NgValue>;
   constructor(readonly dict: NgDict) { this.keys = normalizeKeys(dict); }
 
-  /** A string value; Buffers must be UTF-8. */
+  /**
+   * A string value, decoded as UTF-8. Any other type counts as absent, as in rtpengine: an integer
+   * or list where a call-id or tag belongs gives "No call-id in message", not a string "5".
+   */
   str(key: string): string | null {
     const v = this.keys.get(key);
-    if (v === undefined) return null;
     if (typeof v === 'string') return v;
     if (Buffer.isBuffer(v)) return v.toString('utf8');
-    if (typeof v === 'number') return String(v);
     return null;
   }
 
@@ -49,12 +53,11 @@ export class Params {
     return Number(s);
   }
 
+  /** The string items of a list; rtpengine ignores a flag list given as anything but a list. */
   list(key: string): string[] {
     const v = this.keys.get(key);
-    if (v === undefined) return [];
-    if (Array.isArray(v)) return v.map((x) => (Buffer.isBuffer(x) ? x.toString('utf8') : typeof x === 'string' || typeof x === 'number' ? String(x) : '')).filter((x) => x !== '');
-    const s = this.str(key);
-    return s === null ? [] : [s];
+    if (!Array.isArray(v)) return [];
+    return v.map((x) => (Buffer.isBuffer(x) ? x.toString('utf8') : typeof x === 'string' ? x : '')).filter((x) => x !== '');
   }
 
   sub(key: string): Params | null {
@@ -96,8 +99,11 @@ const ICE_MODES = new Map<string, IceMode>([
 
 const PROTOCOLS = new Set(['RTP/AVP', 'RTP/SAVP', 'RTP/AVPF', 'RTP/SAVPF', 'UDP/TLS/RTP/SAVP', 'UDP/TLS/RTP/SAVPF']);
 
+/** Unlike tags, an empty call-id is a call-id (rtpengine then answers "Unknown call-id"). */
 export function callId(p: Params): string {
-  return p.require('call-id', 'No call-id in message');
+  const id = p.str('call-id');
+  if (id === null) throw new NgError('No call-id in message');
+  return id;
 }
 
 export function offerAnswerOptions(p: Params, command: 'offer' | 'answer'): OfferAnswerOptions {
@@ -163,7 +169,7 @@ export function deleteOptions(p: Params): DeleteOptions {
     fromTag: p.str('from-tag') || null,
     toTag: p.str('to-tag') || null,
     viaBranch: p.str('via-branch') || null,
-    fatal: p.list('flags').map(canonicalFlag).includes('fatal'),
+    fatal: p.list('flags').includes('fatal'), // case-sensitive in rtpengine: `FATAL` is ignored
     deleteDelayS: delay !== null && delay >= 0 ? delay : null,
   };
 }

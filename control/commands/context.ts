@@ -4,11 +4,24 @@ import type { CallTable } from '../../daemon/session/call-table.js';
 import type { NgDict } from '../codec.js';
 import type { Params } from '../params.js';
 
+export interface CommandCounter { count: number; errors: number; totalUs: number; maxUs: number }
+
 export interface CommandStats {
-  /** Per command: count, errors, total and max latency (µs). */
-  byCommand: Map<string, { count: number; errors: number; totalUs: number; maxUs: number }>;
-  /** Per proxy address: commands and errors. */
-  byProxy: Map<string, { count: number; errors: number }>;
+  /** Per command name (unrecognised requests are not counted here): count, errors, latency (µs). */
+  byCommand: Map<string, CommandCounter>;
+  /** Per proxy address: all requests and error replies, and its recognised commands. */
+  byProxy: Map<string, { count: number; errors: number; commands?: Map<string, CommandCounter> }>;
+}
+
+export interface PortUsage {
+  address: string;
+  /** Free and total RTP/RTCP pairs. */
+  free: number;
+  total: number;
+  /** Interface name and range, when the plane reports them. */
+  name?: string;
+  min?: number;
+  max?: number;
 }
 
 export interface CommandContext {
@@ -17,7 +30,7 @@ export interface CommandContext {
   stats: CommandStats;
   startedMs: number;
   nowMs(): number;
-  ports(): { address: string; free: number; total: number }[];
+  ports(): PortUsage[];
 }
 
 export type CommandHandler = (p: Params, ctx: CommandContext) => Promise<NgDict> | NgDict;

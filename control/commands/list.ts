@@ -4,6 +4,6 @@ import type { CommandHandler } from './context.js';
 
 export const list: CommandHandler = (p, ctx) => {
   const limit = p.int('limit') ?? 32;
-  if (limit < 0) throw new NgError('Invalid limit');
+  if (limit < 0) throw new NgError('invalid limit, must be >= 0');
   return { calls: ctx.table.list(limit), result: 'ok' };
 };
