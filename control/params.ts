@@ -121,8 +121,8 @@ export function offerAnswerOptions(p: Params, command: 'offer' | 'answer'): Offe
     const f = canonicalFlag(raw);
     const m = /^(?:codec-)?(strip|except|offer|mask|transcode)-(.+)$/.exec(f);
     if (m && (f.startsWith('codec-') || m[1] === 'transcode')) { codec[m[1] as keyof typeof codec].push(m[2]!.replace(/--/g, '=')); continue; }
-    const r = /^replace-(.+)$/.exec(f);
-    if (r && REPLACE.has(r[1]!.toLowerCase())) { replace.add(REPLACE.get(r[1]!.toLowerCase())!); continue; }
+    // `replace-origin` etc. as flags are not understood by rtpengine 10.5 (only the `replace`
+    // list is; Kamailio's module builds that list), so they stay unknown flags here too.
     flags.add(f);
   }
   for (const r of p.list('replace')) {

@@ -6,8 +6,14 @@ import type { MediaPlane, SocketPlan } from '../../media/plane.js';
 import { NoPortsError } from '../../media/plane.js';
 import { SessionError } from './errors.js';
 import type { Call, LocalPair, MediaState, OfferAnswerOptions, Participant } from './model.js';
-import { mediaInfo, parseSdp, serializeSdp, type Direction, type MediaInfo, type SdpDoc } from './sdp.js';
+import { attrName, attrValue, mediaInfo, parseSdp, serializeSdp, type Direction, type MediaInfo, type SdpDoc, type SdpLine } from './sdp.js';
 import { randomAlnum, rewriteSdp, type MediaTarget, type RewritePlan } from './rewrite.js';
+
+/**
+ * The a=rtpengine value this process writes with loop-protect. One per process, as in
+ * rtpengine, so that an SDP coming back to us can be recognised as our own.
+ */
+export const LOOP_PROTECT_ID = randomAlnum(12).toLowerCase();
 
 export interface OfferAnswerContext {
   plane: MediaPlane;
@@ -76,7 +82,8 @@ function takeRemote(ctx: OfferAnswerContext, opts: OfferAnswerOptions, m: MediaS
   m.direction = info.direction ?? (zero ? 'sendonly' : 'sendrecv');
   m.payloadTypes = info.codecs.map((c) => c.pt);
   m.protocol = info.proto;
-  return before !== JSON.stringify([m.remoteRtp, m.remoteRtcp]);
+  // Going on hold (no address) or coming back from it is no move: rtpengine keeps its ports.
+  return m.remoteRtp !== null && before !== JSON.stringify([null, null]) && before !== JSON.stringify([m.remoteRtp, m.remoteRtcp]);
 }
 
 function emptyMedia(info: MediaInfo): MediaState {
@@ -160,27 +167,26 @@ function writeSdp(
     sessionAddress: sessionAddr,
     replace: opts.replace,
     iceMode: opts.ice,
-    ptime: opts.ptime,
     noRtcpAttribute: opts.flags.has('no-rtcp-attribute'),
     fullRtcpAttribute: opts.flags.has('full-rtcp-attribute'),
     originalSendrecv: opts.flags.has('original-sendrecv'),
     stripExtmap: opts.flags.has('strip-extmap'),
-    loopProtect: opts.flags.has('loop-protect') ? randomAlnum(12).toLowerCase() : null,
+    loopProtect: opts.flags.has('loop-protect') ? LOOP_PROTECT_ID : null,
     origin: {
       username: opts.replace.has('username') ? from.originUsername : null,
       sessionName: opts.replace.has('session-name') ? from.sessionName : null,
       version: null,
     },
   };
-  if (!opts.replace.has('SDP-version')) return serializeSdp(rewriteSdp(doc, info, plan));
+  if (!opts.replace.has('SDP-version')) return serializeSdp(rewriteSdp(doc, plan));
   // SDP-version: the o= version goes up whenever what we write changes, and only then.
   from.originVersion ??= Number(origin?.version ?? 0) || 0;
   plan.origin!.version = String(from.originVersion);
-  let out = serializeSdp(rewriteSdp(doc, info, plan));
+  let out = serializeSdp(rewriteSdp(doc, plan));
   if (from.sdpOut !== null && out !== from.sdpOut) {
     from.originVersion++;
     plan.origin!.version = String(from.originVersion);
-    out = serializeSdp(rewriteSdp(doc, info, plan));
+    out = serializeSdp(rewriteSdp(doc, plan));
   }
   return out;
 }
@@ -252,6 +258,8 @@ export async function applyOffer(ctx: OfferAnswerContext, call: Call, opts: Offe
       payloadTypes: offeredPayloadTypes(mi, opts.codec), direction: am.direction,
       mid: opts.flags.has('generate-mid') ? String(mi.index + 1) : null,
       ice: iceFor(bm, bm.local, mi, opts, true),
+      ptime: opts.ptime ?? mi.ptime,
+      fmtpFallback: new Map(),
     });
   }
   const first = targets.find((t) => t !== null);
@@ -295,6 +303,7 @@ export async function applyAnswer(ctx: OfferAnswerContext, call: Call, opts: Off
     asymmetric: opts.flags.has('asymmetric'), strictSource: opts.flags.has('strict-source'),
     mediaHandover: opts.flags.has('media-handover'), portLatching: opts.flags.has('port-latching'),
   };
+  const offer = lastOffer(a);
   const targets: (MediaTarget | null)[] = [];
   for (const mi of info) {
     const am = a.medias[mi.index];
@@ -302,18 +311,28 @@ export async function applyAnswer(ctx: OfferAnswerContext, call: Call, opts: Off
     if (!am || !bm) throw new SessionError('BAD_DIALOGUE', 'answer has more media than the offer');
     takeRemote(ctx, opts, bm, mi);
     if (bm.rejected || !am.local || !bm.local) { targets.push(null); continue; }
-    // The offerer gets mux back when it offered it and the answerer took it, or when we demux.
-    const aOfferedMux = offeredMux(a, mi.index);
-    const aMux = aOfferedMux && !opts.rtcpMux.has('reject');
+    const offered = offer.medias[mi.index];
+    // The offerer gets mux back when it offered it and did not refuse it with `reject`, and
+    // the answerer took it, or we took it off towards the answerer (`demux`).
+    const aMux = offered !== undefined && offered.in.rtcpMux && !opts.rtcpMux.has('reject')
+      && (mi.rtcpMux || !offered.out.rtcpMux);
     bm.rtcpMux = mi.rtcpMux;
     am.rtcpMux = aMux;
     const proto = a.medias[mi.index]!.protocol;
+    // Only what the answerer was offered goes back (rtpengine drops the rest).
+    const offeredPts = new Set(offered?.out.codecs.map((c) => String(c.pt)) ?? []);
+    const answered = mi.codecs.map((c) => String(c.pt));
+    const kept = answered.filter((pt) => offeredPts.has(pt));
     targets.push({
       address: am.local.advertised, family: am.local.family, port: am.local.port, rtcpPort: am.local.port + 1,
       rtcpMux: aMux, muxOnly: aMux, proto,
-      payloadTypes: mi.codecs.map((c) => String(c.pt)), direction: bm.direction,
+      payloadTypes: kept.length ? kept : answered, direction: bm.direction,
       mid: am.mid,
-      ice: iceFor(am, am.local, infoOfOffer(a, mi), opts, false),
+      // ICE towards the offerer follows what the offerer's SDP had.
+      ice: iceFor(am, am.local, offered ? { ...mi, hasIce: offered.in.hasIce } : mi, opts, false),
+      // The offerer hears its own packet time back (rtpengine 10.5), else the answerer's.
+      ptime: offered?.in.ptime ?? mi.ptime,
+      fmtpFallback: offered?.codecsChanged ? offered.fmtp : new Map(),
     });
   }
   const first = targets.find((t) => t !== null);
@@ -329,20 +348,29 @@ export async function applyAnswer(ctx: OfferAnswerContext, call: Call, opts: Off
   return out;
 }
 
-function offeredMux(a: Participant, index: number): boolean {
-  if (a.sdpIn === null) return false;
-  try {
-    const doc = parseSdp(a.sdpIn);
-    return doc.media[index]?.lines.some((l) => l.type === 'a' && l.value === 'rtcp-mux') ?? false;
-  } catch {
-    return false;
-  }
+/** What the offerer's last SDP said, and what we made of it, per media section. */
+interface OfferedMedia {
+  in: MediaInfo;
+  out: MediaInfo;
+  /** We changed the codec list (strip, mask …): answers then inherit the offer's a=fmtp (rtpengine 10.5). */
+  codecsChanged: boolean;
+  fmtp: Map<string, SdpLine[]>;
 }
 
-function infoOfOffer(a: Participant, mi: MediaInfo): MediaInfo {
-  // ICE towards the offerer follows what the offerer's SDP had.
-  if (a.sdpIn === null) return mi;
-  const doc = parseSdp(a.sdpIn);
-  const hasIce = doc.media[mi.index]?.lines.some((l) => l.type === 'a' && (l.value.startsWith('candidate:') || l.value.startsWith('ice-ufrag:'))) ?? false;
-  return { ...mi, hasIce };
+function lastOffer(a: Participant): { medias: OfferedMedia[] } {
+  if (a.sdpIn === null || a.sdpOut === null) return { medias: [] };
+  const inp = parse(a.sdpIn);
+  const out = parse(a.sdpOut);
+  return {
+    medias: inp.info.map((mi, i) => {
+      const fmtp = new Map<string, SdpLine[]>();
+      for (const l of inp.doc.media[i]!.lines) {
+        if (l.type !== 'a' || attrName(l) !== 'fmtp') continue;
+        const pt = attrValue(l).split(' ')[0]!;
+        fmtp.set(pt, [...(fmtp.get(pt) ?? []), l]);
+      }
+      const o = out.info[i] ?? mi;
+      return { in: mi, out: o, codecsChanged: mi.codecs.map((c) => c.pt).join() !== o.codecs.map((c) => c.pt).join(), fmtp };
+    }),
+  };
 }

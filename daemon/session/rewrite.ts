@@ -2,7 +2,7 @@
 // in the line order rtpengine 10.5 writes (../shared/ng-protocol.md §4), so that proxies and
 // tests written against rtpengine see the same body.
 import { randomBytes } from 'node:crypto';
-import { attrName, attrValue, STATIC_PAYLOAD_TYPES, type Direction, type MediaInfo, type SdpDoc, type SdpLine } from './sdp.js';
+import { attrName, attrValue, STATIC_PAYLOAD_TYPES, type Direction, type SdpDoc, type SdpLine, type SdpMediaSection } from './sdp.js';
 
 export type IceMode = 'default' | 'remove' | 'force' | 'optional' | 'force-relay';
 
@@ -26,6 +26,10 @@ export interface MediaTarget {
   /** a=mid to write when the input had none (generate-mid, or the offer's mid copied to the answer). */
   mid: string | null;
   ice: { creds: IceCredentials; candidates: LocalCandidate[]; trickle: boolean } | null;
+  /** a=ptime to write (the input's is always dropped); null: none. */
+  ptime: number | null;
+  /** a=fmtp lines to use for a payload type whose input has none (answers to a changed codec list). */
+  fmtpFallback: ReadonlyMap<string, SdpLine[]>;
 }
 
 export interface RewritePlan {
@@ -34,7 +38,6 @@ export interface RewritePlan {
   sessionAddress: { address: string; family: 4 | 6 };
   replace: ReadonlySet<string>;
   iceMode: IceMode;
-  ptime: number | null;
   noRtcpAttribute: boolean;
   fullRtcpAttribute: boolean;
   originalSendrecv: boolean;
@@ -68,7 +71,7 @@ function rewriteConnection(value: string, address: string, family: 4 | 6, keepZe
   return `IN ${ipLabel(family)} ${address}`;
 }
 
-function rewriteSession(doc: SdpDoc, info: MediaInfo[], plan: RewritePlan): SdpLine[] {
+function rewriteSession(doc: SdpDoc, plan: RewritePlan): SdpLine[] {
   const out: SdpLine[] = [];
   const reliesOnSession = doc.media.map((m, i) => plan.medias[i] !== null && !m.lines.some((l) => l.type === 'c'));
   const keepZero = !plan.replace.has('zero-address');
@@ -97,62 +100,73 @@ function rewriteSession(doc: SdpDoc, info: MediaInfo[], plan: RewritePlan): SdpL
     } else if (l.type === 'a') {
       const n = attrName(l);
       if (SESSION_DROPPED.has(n)) continue;
-      if (n === 'rtpengine' && plan.loopProtect) continue;
+      // Another relay's marker stays (rtpengine 10.5 keeps it and adds its own below).
+      if (n === 'rtpengine' && attrValue(l) === plan.loopProtect) continue;
       if (ICE_ATTRS.has(n) && plan.iceMode !== 'optional' && plan.iceMode !== 'force-relay') continue;
     }
     out.push(l);
   }
   if (plan.loopProtect) out.push({ type: 'a', value: `rtpengine:${plan.loopProtect}` });
-  void info;
   return out;
 }
 
-function rewriteMedia(doc: SdpDoc, i: number, info: MediaInfo, t: MediaTarget | null, plan: RewritePlan): SdpDoc['media'][number] {
-  const m = doc.media[i]!;
+/**
+ * A rejected section (port 0) keeps its lines in place with c= pointing at us, as rtpengine
+ * does; what described the stream (codecs, RTCP, ICE) goes, since there is no stream.
+ */
+function rejectedMedia(m: SdpMediaSection, plan: RewritePlan): SdpMediaSection {
+  const sa = plan.sessionAddress;
   const keepZero = !plan.replace.has('zero-address');
-  if (t === null) {
-    // Rejected: port 0, connection rewritten, everything else as it came.
-    return { ...m, port: 0, lines: m.lines.filter((l) => l.type !== 'c') };
-  }
-  const lines: SdpLine[] = [];
+  const lines = m.lines.flatMap((l): SdpLine[] => {
+    if (l.type === 'c') return [{ type: 'c', value: rewriteConnection(l.value, sa.address, sa.family, keepZero) }];
+    if (l.type !== 'a') return [l];
+    const n = attrName(l);
+    const perCodec = n === 'rtpmap' || n === 'fmtp' || (n === 'rtcp-fb' && !attrValue(l).startsWith('*'));
+    return perCodec || n === 'rtcp' || n === 'rtcp-mux' || ICE_ATTRS.has(n) ? [] : [l];
+  });
+  return { ...m, port: 0, lines };
+}
+
+function rewriteMedia(m: SdpMediaSection, t: MediaTarget | null, plan: RewritePlan): SdpMediaSection {
+  if (t === null) return rejectedMedia(m, plan);
+  const keepZero = !plan.replace.has('zero-address');
+  const keepIce = plan.iceMode === 'optional' || plan.iceMode === 'force-relay';
   const pts = new Set(t.payloadTypes);
   const rtpmap = new Map<string, SdpLine>();
   const fmtp = new Map<string, SdpLine[]>();
   const fb = new Map<string, SdpLine[]>();
+  const push = (map: Map<string, SdpLine[]>, pt: string, l: SdpLine): void => { map.set(pt, [...(map.get(pt) ?? []), l]); };
   let mid: string | null = null;
-  let inputDirection: SdpLine | null = null;
-  const pre: SdpLine[] = []; // non-a lines (i=, c=, b=, k=) keep their place before the attributes
+  // Non-a lines (i=, c=, b=, k=) keep their place before the attributes.
+  const pre: SdpLine[] = [];
+  // Attributes we do not manage pass through in their order (rtcp-fb:* among them).
   const other: SdpLine[] = [];
   for (const l of m.lines) {
     if (l.type !== 'a') {
-      if (l.type === 'c') pre.push({ type: 'c', value: rewriteConnection(l.value, t.address, t.family, keepZero) });
-      else pre.push(l);
+      pre.push(l.type === 'c' ? { type: 'c', value: rewriteConnection(l.value, t.address, t.family, keepZero) } : l);
       continue;
     }
     const n = attrName(l);
     const v = attrValue(l);
     const pt = v.split(' ')[0]!;
     if (n === 'rtpmap') { if (pts.has(pt)) rtpmap.set(pt, l); continue; }
-    if (n === 'fmtp') { if (pts.has(pt)) fmtp.set(pt, [...(fmtp.get(pt) ?? []), l]); continue; }
-    if (n === 'rtcp-fb' && pt !== '*') { if (pts.has(pt)) fb.set(pt, [...(fb.get(pt) ?? []), l]); continue; }
+    if (n === 'fmtp') { if (pts.has(pt)) push(fmtp, pt, l); continue; }
+    if (n === 'rtcp-fb' && pt !== '*') { if (pts.has(pt)) push(fb, pt, l); continue; }
     if (n === 'mid') { mid = v; continue; }
-    if (DIRECTIONS.has(n)) { if (plan.originalSendrecv) other.push(l); else inputDirection ??= l; continue; }
-    if (n === 'ptime') { if (plan.ptime === null) other.push(l); continue; }
+    if (DIRECTIONS.has(n) && plan.originalSendrecv) { other.push(l); continue; }
     if (n === 'extmap' && plan.stripExtmap) continue;
     if (MANAGED.has(n) && n !== 'rtcp-fb') continue;
-    if (ICE_ATTRS.has(n) && plan.iceMode !== 'optional' && plan.iceMode !== 'force-relay') continue;
+    if (ICE_ATTRS.has(n) && !keepIce) continue;
     other.push(l);
   }
-  lines.push(...pre);
-  // ptime passes through at the end (after a=rtcp), where rtpengine writes it.
-  const ptimeLines = other.filter((l) => attrName(l) === 'ptime');
-  lines.push(...other.filter((l) => attrName(l) !== 'ptime'));
+  const lines: SdpLine[] = [...pre, ...other];
   const midOut = mid ?? t.mid;
   if (midOut !== null) lines.push({ type: 'a', value: `mid:${midOut}` });
   for (const pt of t.payloadTypes) {
-    const r = rtpmap.get(pt) ?? (STATIC_PAYLOAD_TYPES[Number(pt)] ? { type: 'a', value: `rtpmap:${pt} ${STATIC_PAYLOAD_TYPES[Number(pt)]}` } : null);
+    const known = STATIC_PAYLOAD_TYPES[Number(pt)];
+    const r = rtpmap.get(pt) ?? (known ? { type: 'a', value: `rtpmap:${pt} ${known}` } : null);
     if (r) lines.push(r);
-    lines.push(...(fmtp.get(pt) ?? []), ...(fb.get(pt) ?? []));
+    lines.push(...(fmtp.get(pt) ?? t.fmtpFallback.get(pt) ?? []), ...(fb.get(pt) ?? []));
   }
   if (!plan.originalSendrecv) lines.push({ type: 'a', value: t.direction });
   if (!plan.noRtcpAttribute) {
@@ -160,27 +174,32 @@ function rewriteMedia(doc: SdpDoc, i: number, info: MediaInfo, t: MediaTarget | 
     lines.push({ type: 'a', value: plan.fullRtcpAttribute ? `rtcp:${port} IN ${ipLabel(t.family)} ${t.address}` : `rtcp:${port}` });
   }
   if (t.rtcpMux) lines.push({ type: 'a', value: 'rtcp-mux' });
-  if (t.ice) {
-    lines.push({ type: 'a', value: `ice-ufrag:${t.ice.creds.ufrag}` }, { type: 'a', value: `ice-pwd:${t.ice.creds.pwd}` });
-    if (t.ice.trickle) lines.push({ type: 'a', value: 'ice-options:trickle' });
-    t.ice.candidates.forEach((c, k) => {
-      // RFC 8445 5.1.2.1: type preference 126 (host), local preference falls per address.
-      const local = 65535 - k;
-      const prio = (comp: number): number => (126 << 24) + (local << 8) + (256 - comp);
-      lines.push({ type: 'a', value: `candidate:${c.foundation} 1 UDP ${prio(1)} ${c.address} ${c.port} typ host` });
-      if (!t.muxOnly) lines.push({ type: 'a', value: `candidate:${c.foundation} 2 UDP ${prio(2)} ${c.address} ${c.rtcpPort} typ host` });
-    });
-    if (t.ice.trickle) lines.push({ type: 'a', value: 'end-of-candidates' });
-  }
-  if (plan.ptime !== null) lines.push({ type: 'a', value: `ptime:${plan.ptime}` });
-  else lines.push(...ptimeLines);
-  void inputDirection; void info;
+  // rtpengine 10.5 writes a=ptime here, after RTCP and before ICE, whether passed through or set.
+  if (t.ptime !== null) lines.push({ type: 'a', value: `ptime:${t.ptime}` });
+  if (t.ice) lines.push(...iceLines(t, t.ice));
   return { type: m.type, port: t.port, portCount: m.portCount, proto: t.proto, fmts: t.payloadTypes, lines };
 }
 
-export function rewriteSdp(doc: SdpDoc, info: MediaInfo[], plan: RewritePlan): SdpDoc {
+function iceLines(t: MediaTarget, ice: NonNullable<MediaTarget['ice']>): SdpLine[] {
+  const a = (value: string): SdpLine => ({ type: 'a', value });
+  const out = [a(`ice-ufrag:${ice.creds.ufrag}`), a(`ice-pwd:${ice.creds.pwd}`)];
+  if (ice.trickle) out.push(a('ice-options:trickle'));
+  // RFC 8445 5.1.2.1: type preference 126 (host), local preference falls per address.
+  const prio = (k: number, comp: number): number => (126 << 24) + ((65535 - k) << 8) + (256 - comp);
+  // All component-1 candidates first, then component 2 (rtpengine's order).
+  const comps = t.muxOnly ? [1] : [1, 2];
+  for (const comp of comps) {
+    ice.candidates.forEach((c, k) => {
+      out.push(a(`candidate:${c.foundation} ${comp} UDP ${prio(k, comp)} ${c.address} ${comp === 1 ? c.port : c.rtcpPort} typ host`));
+    });
+  }
+  if (ice.trickle) out.push(a('end-of-candidates'));
+  return out;
+}
+
+export function rewriteSdp(doc: SdpDoc, plan: RewritePlan): SdpDoc {
   return {
-    session: rewriteSession(doc, info, plan),
-    media: doc.media.map((_, i) => rewriteMedia(doc, i, info[i]!, plan.medias[i] ?? null, plan)),
+    session: rewriteSession(doc, plan),
+    media: doc.media.map((m, i) => rewriteMedia(m, plan.medias[i] ?? null, plan)),
   };
 }

@@ -19,21 +19,31 @@ export interface NormalReply {
 export interface PortRange { min: number; max: number }
 
 class Normaliser {
-  private readonly ports = new Map<number, string>();
+  private readonly ports = new Map<string, string>();
+  private portCount = 0;
   private readonly tokens = new Map<string, string>();
   private readonly counters = new Map<string, number>();
 
   /** `known`: every token that appears in some request SDP; those came from the peer, not the daemon. */
   constructor(private readonly range: PortRange, private readonly known: ReadonlySet<string>) {}
 
-  /** Even port P and its odd partner print as {P1} and {P1+1}, numbered in order of appearance. */
-  port(text: string): string {
+  /**
+   * Ports are sockets, so they are told apart per local address (rtpengine keeps one pool per
+   * address; the same number on two addresses is two sockets). A port one above a labelled
+   * port prints as that label +1, which keeps "a=rtcp is RTP + 1" visible without assuming
+   * that RTP ports are even (a mux-only socket need not be).
+   */
+  port(text: string, address: string): string {
     const p = Number(text);
     if (!(p >= this.range.min && p <= this.range.max)) return text;
-    const base = p & ~1;
-    let label = this.ports.get(base);
-    if (label === undefined) { label = `{PORT${this.ports.size + 1}}`; this.ports.set(base, label); }
-    return p === base ? label : label.replace('}', '+1}');
+    const key = (q: number): string => `${address} ${q}`;
+    let label = this.ports.get(key(p));
+    if (label === undefined) {
+      const below = this.ports.get(key(p - 1));
+      label = below !== undefined && !below.includes('+') ? below.replace('}', '+1}') : `{PORT${++this.portCount}}`;
+      this.ports.set(key(p), label);
+    }
+    return label;
   }
 
   token(kind: string, value: string): string {
@@ -48,16 +58,30 @@ class Normaliser {
     return label;
   }
 
-  line(l: string): string {
+  /** Normalises one SDP body; each section's ports are keyed by the address it advertises. */
+  sdp(lines: string[]): string[] {
+    const sections: string[][] = [[]];
+    for (const l of lines) { if (l.startsWith('m=')) sections.push([]); sections[sections.length - 1]!.push(l); }
+    const connOf = (sec: string[]): string | undefined => sec.find((l) => l.startsWith('c='))?.split(' ')[2];
+    const sessionAddr = connOf(sections[0]!) ?? '';
+    return sections.flatMap((sec) => {
+      const addr = connOf(sec) ?? sessionAddr;
+      return sec.map((l) => this.line(l, addr));
+    });
+  }
+
+  private line(l: string, addr: string): string {
     let m: RegExpExecArray | null;
-    if ((m = /^m=(\S+) (\d+)(.*)$/.exec(l))) return `m=${m[1]} ${this.port(m[2]!)}${m[3]}`;
-    if ((m = /^a=rtcp:(\d+)(.*)$/.exec(l))) return `a=rtcp:${this.port(m[1]!)}${m[2]}`;
+    if ((m = /^m=(\S+) (\d+)(.*)$/.exec(l))) return `m=${m[1]} ${this.port(m[2]!, addr)}${m[3]}`;
+    if ((m = /^a=rtcp:(\d+)(?: IN IP[46] (\S+))?(.*)$/.exec(l))) {
+      return `a=rtcp:${this.port(m[1]!, m[2] ?? addr)}${m[2] ? ` IN ${l.includes('IP6') ? 'IP6' : 'IP4'} ${m[2]}` : ''}${m[3]}`;
+    }
     if ((m = /^a=ice-ufrag:(.*)$/.exec(l))) return `a=ice-ufrag:${this.token('UFRAG', m[1]!)}`;
     if ((m = /^a=ice-pwd:(.*)$/.exec(l))) return `a=ice-pwd:${this.token('PWD', m[1]!)}`;
     if ((m = /^a=rtpengine:(.*)$/.exec(l))) return `a=rtpengine:${this.token('LOOPID', m[1]!)}`;
     if ((m = /^a=candidate:(\S+) (\d+) (\S+) (\d+) (\S+) (\d+) (.*)$/.exec(l))) {
-      const rest = m[7]!.replace(/rport (\d+)/, (_, p: string) => `rport ${this.port(p)}`);
-      return `a=candidate:${this.token('FOUNDATION', m[1]!)} ${m[2]} ${m[3]} ${m[4]} ${m[5]} ${this.port(m[6]!)} ${rest}`;
+      const rest = m[7]!.replace(/raddr (\S+) rport (\d+)/, (_, a: string, p: string) => `raddr ${a} rport ${this.port(p, a)}`);
+      return `a=candidate:${this.token('FOUNDATION', m[1]!)} ${m[2]} ${m[3]} ${m[4]} ${m[5]} ${this.port(m[6]!, m[5]!)} ${rest}`;
     }
     return l;
   }
@@ -82,7 +106,7 @@ function normalise(n: Normaliser, reply: Record<string, Plain>): NormalReply {
     const lines = reply.sdp.split('\r\n');
     // A body must end in CRLF; keep a visible marker if it does not, rather than hiding it.
     if (lines[lines.length - 1] === '') lines.pop(); else lines.push('<no final CRLF>');
-    out.sdp = lines.map((l) => n.line(l));
+    out.sdp = n.sdp(lines);
   }
   if (reply['error-reason'] !== undefined) out['error-reason'] = String(reply['error-reason']);
   if (reply.warning !== undefined) out.warning = String(reply.warning);

@@ -135,6 +135,7 @@ export const SCENARIOS: Scenario[] = [
       'c=IN IP4 192.0.2.10', 'b=CT:128', 't=0 0', 'a=group:BUNDLE 0', 'a=tool:foo', 'a=x-session:1',
       'm=audio 5004 RTP/AVP 0 8', 'i=media info', 'b=AS:64', 'a=mid:0', 'a=x-media:1')),
     answer(B({ session: ['a=x-callee-session'] })),
+    // The callee answered 101, which was not offered: rtpengine drops it.
   ] },
   { name: 'audio-video-desk-phone', about: 'two m= lines, each its own port pair, rtcp-fb with its codec', steps: [
     offer(videoPhone()), answer(videoPhone({ addr: '198.51.100.30', audioPort: 8000, videoPort: 8002 })),
@@ -249,6 +250,9 @@ export const SCENARIOS: Scenario[] = [
   { name: 'codec-offer-no-reorder', about: 'offer without strip all keeps the order', steps: [
     offer(A(), { codec: { offer: ['PCMA', 'PCMU'] } }), answer(B({ fmts: '0' })),
   ] },
+  { name: 'codec-offer-fmtp-in-answer', about: 'offer without strip all: does the answer get the offer fmtp?', steps: [
+    offer(A(), { codec: { offer: ['PCMA'] } }), answer(B({ fmts: '0 101', extra: ['a=rtpmap:101 telephone-event/8000'] })),
+  ] },
   { name: 'codec-flags', about: 'codec-strip-… and codec-except-… as flags', steps: [
     offer(A(), { flags: ['codec-strip-all', 'codec-except-PCMA'] }), answer(B({ fmts: '8' })),
   ] },
@@ -312,6 +316,9 @@ export const SCENARIOS: Scenario[] = [
   ] },
   { name: 'ice-force', about: 'ICE force on a plain phone', steps: [
     offer(A(), { ICE: 'force' }), answer(B(), { ICE: 'force' }),
+  ] },
+  { name: 'ice-force-ptime', about: 'where a=ptime goes when ICE attributes follow a=rtcp', steps: [
+    offer(A({ fmts: '0', extra: ['a=ptime:20'] }), { ICE: 'force', ptime: 30 }), answer(B({ fmts: '0', extra: ['a=ptime:30'] }), { ICE: 'force' }),
   ] },
   { name: 'ice-force-trickle-flag', about: 'ICE force plus trickle-ICE in the offer', steps: [
     offer(A({ fmts: '0' }), { ICE: 'force', flags: ['trickle-ICE'] }), answer(B({ fmts: '0' })),
