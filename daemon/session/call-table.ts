@@ -80,6 +80,7 @@ export class CallTable {
   private readonly ended: Record<string, number> = {};
   /** When false, new calls are refused (drain); existing ones go on. */
   acceptingNewCalls = true;
+  private readonly endedListeners: ((snapshot: CallSnapshot, reason: string) => void)[] = [];
 
   constructor(
     private readonly cfg: SessionConfig,
@@ -261,7 +262,16 @@ export class CallTable {
     this.log.info({ callId: call.callId, tags: gone.map((p) => p.tag), viaBranches: gone.map((p) => p.viaBranch) }, 'branch deleted');
   }
 
+  /** Called with the call's last snapshot (counters included) when a call ends, for call records. */
+  onCallEnded(listener: (snapshot: CallSnapshot, reason: string) => void): void {
+    this.endedListeners.push(listener);
+  }
+
   private destroy(call: Call, reason: string): void {
+    if (this.endedListeners.length) {
+      const snap = this.snapshot(call);
+      for (const l of this.endedListeners) l(snap, reason);
+    }
     this.closeSockets(socketsOf(call));
     this.calls.delete(call.callId);
     this.ended[reason] = (this.ended[reason] ?? 0) + 1;

@@ -1,0 +1,64 @@
+// Prometheus metrics. Figures are read from the session core when scraped (no per-packet work);
+// NG latency is observed per command through `observeNg`.
+import client from 'prom-client';
+import type { CallTable } from '../daemon/session/call-table.js';
+import type { Instance } from '../daemon/instance.js';
+
+export interface MetricsSources {
+  table: CallTable;
+  instance: Instance;
+  ports(): { address: string; free: number; total: number }[];
+  /** Per command: count and errors (the NG server's own counters). */
+  commands(): Map<string, { count: number; errors: number }>;
+  /** Sums over all live streams. */
+  media(): { rtp: { packets: number; bytes: number; errors: number }; rtcp: { packets: number; bytes: number; errors: number }; streams: number };
+}
+
+const STATES = ['active', 'draining', 'drained', 'disabled'] as const;
+
+export class Metrics {
+  readonly registry = new client.Registry();
+  private readonly ngLatency: client.Histogram<'command'>;
+
+  constructor(src: MetricsSources) {
+    const r = this.registry;
+    client.collectDefaultMetrics({ register: r, prefix: 'rtprelay_process_' });
+    new client.Gauge({ name: 'rtprelay_calls', help: 'Calls in the table (live and awaiting delayed delete)', registers: [r], labelNames: ['state'],
+      collect() { const t = src.table.totals(); this.set({ state: 'live' }, t.current - t.deleting); this.set({ state: 'deleting' }, t.deleting); } });
+    new client.Counter({ name: 'rtprelay_calls_created_total', help: 'Calls created', registers: [r],
+      collect() { this.reset(); this.inc(src.table.totals().callsCreated); } });
+    new client.Counter({ name: 'rtprelay_calls_ended_total', help: 'Calls ended, by reason', registers: [r], labelNames: ['reason'],
+      collect() { this.reset(); for (const [reason, n] of Object.entries(src.table.totals().callsEnded)) this.inc({ reason }, n); } });
+    new client.Gauge({ name: 'rtprelay_ports_free', help: 'Free media port pairs per local address', registers: [r], labelNames: ['address'],
+      collect() { for (const p of src.ports()) this.set({ address: p.address }, p.free); } });
+    new client.Gauge({ name: 'rtprelay_ports_total', help: 'Media port pairs per local address', registers: [r], labelNames: ['address'],
+      collect() { for (const p of src.ports()) this.set({ address: p.address }, p.total); } });
+    new client.Gauge({ name: 'rtprelay_streams', help: 'Media streams (RTP and RTCP sockets) of live calls', registers: [r],
+      collect() { this.set(src.media().streams); } });
+    for (const [name, help, key] of [
+      ['rtprelay_packets_total', 'Packets received on live streams', 'packets'],
+      ['rtprelay_bytes_total', 'Bytes received on live streams', 'bytes'],
+      ['rtprelay_errors_total', 'Malformed or undeliverable packets on live streams', 'errors'],
+    ] as const) {
+      new client.Counter({ name, help, registers: [r], labelNames: ['kind'],
+        collect() { const m = src.media(); this.reset(); this.inc({ kind: 'rtp' }, m.rtp[key]); this.inc({ kind: 'rtcp' }, m.rtcp[key]); } });
+    }
+    new client.Counter({ name: 'rtprelay_ng_commands_total', help: 'NG commands by command and result', registers: [r], labelNames: ['command', 'result'],
+      collect() {
+        this.reset();
+        for (const [command, c] of src.commands()) { this.inc({ command, result: 'ok' }, c.count - c.errors); this.inc({ command, result: 'error' }, c.errors); }
+      } });
+    this.ngLatency = new client.Histogram({ name: 'rtprelay_ng_latency_seconds', help: 'NG command processing time', registers: [r], labelNames: ['command'],
+      buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5] });
+    new client.Gauge({ name: 'rtprelay_instance_state', help: 'This instance\'s state (1 for the current one)', registers: [r], labelNames: ['state'],
+      collect() { for (const s of STATES) this.set({ state: s }, src.instance.state === s ? 1 : 0); } });
+  }
+
+  observeNg(command: string, seconds: number): void {
+    this.ngLatency.observe({ command }, seconds);
+  }
+
+  get contentType(): string { return this.registry.contentType; }
+
+  render(): Promise<string> { return this.registry.metrics(); }
+}

@@ -1,0 +1,163 @@
+// Operations around the relay: the instance state (drain/enable/disable), the database in the
+// background, call records, the HTTP admin surface and metrics, and the graceful shutdown.
+// main.ts starts it after the control sockets are open, so none of this can delay NG.
+import path from 'node:path';
+import type { Logger } from 'pino';
+import { AdminServer } from '../admin/http.js';
+import { Metrics } from '../admin/metrics.js';
+import { Instance } from './instance.js';
+import type { CallSnapshot, CallTable } from './session/call-table.js';
+import { Store, type DirectionStats } from './store.js';
+
+export interface OperationsConfig {
+  /** `sqlite:PATH`, `postgres://…`, `mysql://…`, or `none`; default: SQLite under the state dir. */
+  dbUrl: string | null;
+  instanceUrl: string;
+  instanceName: string;
+  setid: number;
+  stateDir: string;
+  listenHttp: readonly { address: string; port: number }[];
+  httpToken: string | null;
+  shutdownTimeoutS: number;
+  recordDays: number;
+  kamailioRpcUrl: string | null;
+  version: string;
+}
+
+export interface OperationsDeps {
+  table: CallTable;
+  handleNg(msg: Buffer, source: string): Promise<Buffer | null>;
+  ports(): { address: string; free: number; total: number }[];
+  commands(): Map<string, { count: number; errors: number }>;
+  log: Logger;
+}
+
+const isLoopback = (a: string): boolean => a.startsWith('127.') || a === '::1' || a === 'localhost';
+
+export class Operations {
+  readonly instance: Instance;
+  readonly store: Store | null;
+  readonly metrics: Metrics;
+  private admin: AdminServer | null = null;
+  private readonly history: { t: number; pps: number }[] = [];
+  private lastPackets = -1;
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(private readonly cfg: OperationsConfig, private readonly deps: OperationsDeps) {
+    const table = deps.table;
+    const liveCalls = (): number => { const t = table.totals(); return t.current - t.deleting; };
+    this.instance = new Instance({
+      get acceptingNewCalls() { return table.acceptingNewCalls; },
+      set acceptingNewCalls(v: boolean) { table.acceptingNewCalls = v; },
+      liveCalls,
+    }, deps.log.child({ sub: 'instance' }));
+    const dbUrl = cfg.dbUrl ?? `sqlite:${path.join(cfg.stateDir, 'rtprelay.sqlite')}`;
+    this.store = dbUrl === 'none' ? null : new Store({
+      dbUrl, instanceUrl: cfg.instanceUrl, name: cfg.instanceName, setid: cfg.setid, version: cfg.version,
+      stateDir: cfg.stateDir, pollMs: 1000, recordDays: cfg.recordDays,
+    }, this.instance, liveCalls, deps.log.child({ sub: 'store' }));
+    this.metrics = new Metrics({
+      table, instance: this.instance, ports: deps.ports, commands: deps.commands, media: () => this.mediaTotals(),
+    });
+    table.onCallEnded((snap, reason) => this.store?.record(callRecord(snap, reason, Date.now())));
+    // Once a second: drained yet? and one point of the packets-per-second history (5 minutes).
+    this.timer = setInterval(() => {
+      this.instance.check();
+      const total = this.mediaTotals().rtp.packets;
+      if (this.lastPackets >= 0) {
+        this.history.push({ t: Date.now(), pps: Math.max(0, total - this.lastPackets) });
+        if (this.history.length > 300) this.history.shift();
+      }
+      this.lastPackets = total;
+    }, 1000);
+    this.timer.unref();
+  }
+
+  /** Sums of the live calls' stream counters; read at scrape or sample time, never per packet. */
+  private mediaTotals() {
+    const out = { rtp: { packets: 0, bytes: 0, errors: 0 }, rtcp: { packets: 0, bytes: 0, errors: 0 }, streams: 0 };
+    for (const callId of this.deps.table.list(Number.MAX_SAFE_INTEGER)) {
+      let c: CallSnapshot;
+      try { c = this.deps.table.query({ callId, fromTag: null, toTag: null }); } catch { continue; }
+      for (const k of ['rtp', 'rtcp'] as const) {
+        out[k].packets += c.totals[k].packets; out[k].bytes += c.totals[k].bytes; out[k].errors += c.totals[k].errors;
+      }
+      for (const p of c.participants) for (const m of p.medias) out.streams += m.streams.filter((s) => s.local !== null).length;
+    }
+    return out;
+  }
+
+  /** Restores the local state and starts the background work; returns at once. */
+  async start(): Promise<{ http: { address: string; port: number }[] }> {
+    this.store?.restoreLocal();
+    this.store?.start();
+    let http: { address: string; port: number }[] = [];
+    if (this.cfg.listenHttp.length) {
+      const offLoopback = this.cfg.listenHttp.some((e) => !isLoopback(e.address));
+      if (offLoopback && !this.cfg.httpToken) throw new Error('--listen-http off loopback needs --http-token');
+      const store = this.store;
+      this.admin = new AdminServer({
+        handleNg: this.deps.handleNg, table: this.deps.table, instance: this.instance, metrics: this.metrics,
+        log: this.deps.log.child({ sub: 'http' }), token: this.cfg.httpToken, history: () => this.history,
+        instances: store ? {
+          list: () => store.instances(),
+          add: (url, setid, weight) => store.addInstance(url, setid, weight),
+          remove: (url) => store.removeInstance(url),
+        } : undefined,
+        reloadKamailio: this.cfg.kamailioRpcUrl ? () => this.reloadKamailio() : undefined,
+      });
+      http = (await this.admin.listen(this.cfg.listenHttp)).map((a) => ({ address: a.address, port: a.port }));
+    }
+    return { http };
+  }
+
+  /** Kamailio's JSON-RPC (jsonrpcs module over HTTP): re-read the rtpengine table. */
+  private async reloadKamailio(): Promise<boolean> {
+    try {
+      const r = await fetch(this.cfg.kamailioRpcUrl!, {
+        method: 'POST', headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ jsonrpc: '2.0', method: 'rtpengine.reload', id: 1 }), signal: AbortSignal.timeout(3000),
+      });
+      const body = await r.json() as { error?: unknown };
+      if (!r.ok || body.error) throw new Error(JSON.stringify(body.error ?? r.status));
+      return true;
+    } catch (err) {
+      this.deps.log.warn({ err: (err as Error).message }, 'kamailio rtpengine.reload failed');
+      return false;
+    }
+  }
+
+  /**
+   * SIGTERM: drain, wait for the running calls to end (or the shutdown timeout), then resolve.
+   * `abort` resolves it early (a second signal).
+   */
+  async drainForShutdown(abort: Promise<void>): Promise<'drained' | 'timeout' | 'aborted'> {
+    this.instance.set('draining', 'shutdown');
+    const deadline = Date.now() + this.cfg.shutdownTimeoutS * 1000;
+    let aborted = false;
+    void abort.then(() => { aborted = true; });
+    const liveCalls = (): number => { const t = this.deps.table.totals(); return t.current - t.deleting; };
+    while (!aborted && liveCalls() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+    return aborted ? 'aborted' : liveCalls() === 0 ? 'drained' : 'timeout';
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.timer);
+    await this.admin?.close();
+    await this.store?.close();
+  }
+}
+
+/** One call's record: direction a is what the first participant sent, b what the second sent. */
+export function callRecord(c: CallSnapshot, reason: string, endedMs: number) {
+  const dir = (i: number): DirectionStats => {
+    const p = c.participants[i];
+    let packets = 0, bytes = 0;
+    for (const m of p?.medias ?? []) for (const s of m.streams) if (s.kind === 'rtp') { packets += s.stats.packets; bytes += s.stats.bytes; }
+    return { packets, bytes, lost: 0, jitterMs: 0, mos: null };
+  };
+  return {
+    callId: c.callId, fromTag: c.participants[0]?.tag ?? '', toTag: c.participants[1]?.tag ?? '',
+    startedMs: c.createdMs, endedMs, reason, a: dir(0), b: dir(1),
+  };
+}

@@ -1,0 +1,255 @@
+// The database (knex): migrations, this instance's rows, the operator's wanted state, call
+// records. Everything runs in the background: the daemon never waits for the database, retries
+// with backoff, logs each change of connection state once, and keeps the last known wanted
+// state in a local file so that a draining instance restarted while the database is away
+// keeps draining.
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import knexFactory, { type Knex } from 'knex';
+import type { Logger } from 'pino';
+import type { Instance, InstanceTarget } from './instance.js';
+
+export interface StoreConfig {
+  /** `sqlite:PATH`, `postgres://…`, `mysql://…`. */
+  dbUrl: string;
+  /** This instance's NG URL as Kamailio writes it (`udp:HOST:PORT`). */
+  instanceUrl: string;
+  name: string;
+  setid: number;
+  version: string;
+  stateDir: string;
+  pollMs: number;
+  /** Call records older than this are removed (0: kept). */
+  recordDays: number;
+}
+
+export interface CallRecord {
+  callId: string; fromTag: string; toTag: string; startedMs: number; endedMs: number; reason: string;
+  a: DirectionStats; b: DirectionStats;
+}
+export interface DirectionStats { packets: number; bytes: number; lost: number; jitterMs: number; mos: number | null }
+
+type DbState = 'connecting' | 'up' | 'down';
+
+const MIGRATIONS = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'migrations');
+const MAX_BUFFERED_RECORDS = 50_000;
+
+export function knexConfig(dbUrl: string): Knex.Config {
+  if (dbUrl.startsWith('sqlite:')) {
+    return { client: 'better-sqlite3', connection: { filename: dbUrl.slice('sqlite:'.length) }, useNullAsDefault: true };
+  }
+  if (/^postgres(ql)?:\/\//.test(dbUrl)) {
+    return { client: 'pg', connection: { connectionString: dbUrl, connectionTimeoutMillis: 3000, statement_timeout: 5000 } as Knex.PgConnectionConfig, pool: { min: 0, max: 4 }, acquireConnectionTimeout: 5000 };
+  }
+  if (/^mysql:\/\//.test(dbUrl)) {
+    return { client: 'mysql2', connection: { uri: dbUrl, connectTimeout: 3000 } as unknown as Knex.MySqlConnectionConfig, pool: { min: 0, max: 4 }, acquireConnectionTimeout: 5000 };
+  }
+  throw new Error(`unsupported database URL "${dbUrl}" (sqlite:PATH, postgres://…, mysql://…)`);
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout;
+  return Promise.race([
+    p.finally(() => clearTimeout(timer)),
+    new Promise<T>((_, reject) => { timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms); }),
+  ]);
+}
+
+export class Store {
+  private db: Knex | null = null;
+  private dbState: DbState = 'connecting';
+  private stopped = false;
+  private timer: NodeJS.Timeout | null = null;
+  private backoffMs = 1000;
+  private readonly records: CallRecord[] = [];
+  private lastPurgeMs = 0;
+  private readonly startedMs = Date.now();
+  private readonly cacheFile: string;
+
+  constructor(
+    private readonly cfg: StoreConfig,
+    private readonly instance: Instance,
+    private readonly liveCalls: () => number,
+    private readonly log: Logger,
+  ) {
+    this.cacheFile = path.join(cfg.stateDir, 'instance-state.json');
+  }
+
+  get state(): DbState { return this.dbState; }
+
+  /** Restores the last known wanted state from the local file; synchronous, before NG opens. */
+  restoreLocal(): void {
+    try {
+      const saved = JSON.parse(readFileSync(this.cacheFile, 'utf8')) as { wanted?: InstanceTarget['wanted'] };
+      if (saved.wanted === 'draining' || saved.wanted === 'disabled') this.instance.set(saved.wanted, 'local state file');
+    } catch { /* first start, or unreadable: active */ }
+  }
+
+  saveLocal(): void {
+    try {
+      mkdirSync(this.cfg.stateDir, { recursive: true });
+      const tmp = this.cacheFile + '.tmp';
+      writeFileSync(tmp, JSON.stringify({ wanted: this.instance.wanted, savedMs: Date.now() }));
+      renameSync(tmp, this.cacheFile);
+    } catch (err) {
+      this.log.warn({ err, file: this.cacheFile }, 'cannot save instance state');
+    }
+  }
+
+  /** Starts the background loop and returns at once. */
+  start(): void {
+    this.instance.onChange(() => { this.saveLocal(); void this.pushState(); });
+    this.schedule(0);
+  }
+
+  private schedule(ms: number): void {
+    if (this.stopped) return;
+    this.timer = setTimeout(() => { void this.loop(); }, ms);
+    this.timer.unref();
+  }
+
+  private setDbState(s: DbState, err?: unknown): void {
+    if (s === this.dbState) return;
+    if (s === 'up') this.log.info({ db: redact(this.cfg.dbUrl) }, 'database connected');
+    else this.log.warn({ db: redact(this.cfg.dbUrl), err: err instanceof Error ? err.message : err }, 'database unavailable, retrying in the background');
+    this.dbState = s;
+  }
+
+  private async loop(): Promise<void> {
+    try {
+      if (!this.db) {
+        if (this.cfg.dbUrl.startsWith('sqlite:')) mkdirSync(path.dirname(this.cfg.dbUrl.slice(7)) || '.', { recursive: true });
+        this.db = knexFactory(knexConfig(this.cfg.dbUrl));
+        await withTimeout(this.db.raw('select 1'), 5000, 'database connect');
+        await withTimeout(this.db.migrate.latest({ directory: MIGRATIONS, loadExtensions: ['.js'] }), 30_000, 'migrations');
+        await this.register();
+      }
+      await withTimeout(this.poll(), 5000, 'database poll');
+      this.setDbState('up');
+      this.backoffMs = 1000;
+      this.schedule(this.cfg.pollMs);
+    } catch (err) {
+      this.setDbState('down', err);
+      const db = this.db;
+      this.db = null;
+      if (db) void db.destroy().catch(() => undefined);
+      this.schedule(this.backoffMs);
+      this.backoffMs = Math.min(this.backoffMs * 2, 30_000);
+    }
+  }
+
+  /** Adds Kamailio's row for this instance (enabled, weight 1) and our own state row, if absent. */
+  private async register(): Promise<void> {
+    const db = this.db!;
+    const row = await db('rtpengine').where({ url: this.cfg.instanceUrl }).first();
+    if (!row) await db('rtpengine').insert({ setid: this.cfg.setid, url: this.cfg.instanceUrl, weight: 1, disabled: 0, stamp: new Date() });
+    const mine = await db('rtprelay_instances').where({ url: this.cfg.instanceUrl }).first();
+    if (!mine) {
+      await db('rtprelay_instances').insert({
+        url: this.cfg.instanceUrl, name: this.cfg.name, wanted: this.instance.wanted, state: this.instance.state,
+        heartbeat_ms: Date.now(), version: this.cfg.version, calls: this.liveCalls(), started_ms: this.startedMs,
+      });
+    } else {
+      await db('rtprelay_instances').where({ url: this.cfg.instanceUrl }).update({ name: this.cfg.name, version: this.cfg.version, started_ms: this.startedMs });
+    }
+    this.log.info({ url: this.cfg.instanceUrl }, 'instance registered');
+  }
+
+  /** Reads what the operator wants (SQL, CLI, another instance's API), writes back what we are. */
+  private async poll(): Promise<void> {
+    const db = this.db!;
+    const [kam, mine] = await Promise.all([
+      db('rtpengine').where({ url: this.cfg.instanceUrl }).first(),
+      db('rtprelay_instances').where({ url: this.cfg.instanceUrl }).first(),
+    ]);
+    let wanted: InstanceTarget['wanted'] = mine?.wanted === 'draining' || mine?.wanted === 'disabled' ? mine.wanted : 'active';
+    if (kam && Number(kam.disabled) !== 0 && wanted === 'active') wanted = 'disabled';
+    if (!kam && !mine) wanted = this.instance.wanted; // rows removed: keep what we have
+    this.instance.set(wanted, 'database');
+    this.instance.check();
+    await db('rtprelay_instances').where({ url: this.cfg.instanceUrl })
+      .update({ state: this.instance.state, heartbeat_ms: Date.now(), calls: this.liveCalls() });
+    await this.flushRecords();
+    if (this.cfg.recordDays > 0 && Date.now() - this.lastPurgeMs > 3600_000) {
+      this.lastPurgeMs = Date.now();
+      await db('rtprelay_calls').where('ended_ms', '<', Date.now() - this.cfg.recordDays * 86400_000).del();
+    }
+  }
+
+  /** Writes the operator's wish (from HTTP/CLI/signal) to the database when it is up. */
+  private async pushState(): Promise<void> {
+    const db = this.db;
+    if (!db || this.dbState !== 'up') return;
+    try {
+      const wanted = this.instance.wanted;
+      await db('rtprelay_instances').where({ url: this.cfg.instanceUrl }).update({ wanted, state: this.instance.state });
+      // Kamailio stops choosing an instance whose row is disabled (after its next reload).
+      await db('rtpengine').where({ url: this.cfg.instanceUrl }).update({ disabled: wanted === 'active' ? 0 : 1 });
+    } catch (err) {
+      this.log.debug({ err }, 'state push failed; the next poll retries');
+    }
+  }
+
+  record(r: CallRecord): void {
+    if (this.records.length >= MAX_BUFFERED_RECORDS) this.records.shift(); // oldest go first while the database is away
+    this.records.push(r);
+  }
+
+  private async flushRecords(): Promise<void> {
+    while (this.records.length && this.db) {
+      const batch = this.records.slice(0, 200);
+      await this.db('rtprelay_calls').insert(batch.map((r) => ({
+        instance_url: this.cfg.instanceUrl, call_id: r.callId, from_tag: r.fromTag, to_tag: r.toTag,
+        started_ms: r.startedMs, ended_ms: r.endedMs, duration_ms: r.endedMs - r.startedMs, reason: r.reason,
+        a_packets: r.a.packets, a_bytes: r.a.bytes, a_lost: r.a.lost, a_jitter_ms: r.a.jitterMs, a_mos: r.a.mos,
+        b_packets: r.b.packets, b_bytes: r.b.bytes, b_lost: r.b.lost, b_jitter_ms: r.b.jitterMs, b_mos: r.b.mos,
+      })));
+      this.records.splice(0, batch.length);
+    }
+  }
+
+  /** The instances table as operators see it (Kamailio's rows joined with ours). */
+  async instances(): Promise<{ instances: Record<string, unknown>[] }> {
+    const db = this.requireDb();
+    const rows = await db('rtpengine').leftJoin('rtprelay_instances', 'rtpengine.url', 'rtprelay_instances.url')
+      .select('rtpengine.id', 'rtpengine.setid', 'rtpengine.url', 'rtpengine.weight', 'rtpengine.disabled',
+        'rtprelay_instances.name', 'rtprelay_instances.wanted', 'rtprelay_instances.state', 'rtprelay_instances.calls',
+        'rtprelay_instances.heartbeat_ms', 'rtprelay_instances.version');
+    return { instances: rows };
+  }
+
+  async addInstance(url: string, setid: number, weight: number): Promise<void> {
+    const db = this.requireDb();
+    const row = await db('rtpengine').where({ url, setid }).first();
+    if (row) await db('rtpengine').where({ id: row.id }).update({ weight, disabled: 0 });
+    else await db('rtpengine').insert({ url, setid, weight, disabled: 0, stamp: new Date() });
+  }
+
+  async removeInstance(url: string): Promise<number> {
+    const db = this.requireDb();
+    const n = await db('rtpengine').where({ url }).del();
+    await db('rtprelay_instances').where({ url }).del();
+    return n;
+  }
+
+  private requireDb(): Knex {
+    if (!this.db || this.dbState !== 'up') throw new Error('database unavailable');
+    return this.db;
+  }
+
+  async close(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    if (this.db) {
+      try { await withTimeout(this.flushRecords(), 2000, 'final flush'); } catch { /* best effort at shutdown */ }
+      const db = this.db;
+      this.db = null;
+      await db.destroy().catch(() => undefined);
+    }
+  }
+}
+
+function redact(url: string): string {
+  return url.replace(/\/\/([^:@/]+):[^@/]*@/, '//$1:***@');
+}
