@@ -116,11 +116,29 @@ async function freeTcpPort(): Promise<number> {
   return p;
 }
 
-/** Free UDP ports for SIP (Kamailio, phone A, phone B), all distinct. */
-async function freeUdpPorts(n: number): Promise<number[]> {
-  const ports = new Set<number>();
-  for (let i = 0; i < 50 && ports.size < n; i++) ports.add(await freeUdpPort());
-  return [...ports];
+async function canBind(kind: 'udp' | 'tcp', port: number): Promise<boolean> {
+  if (kind === 'udp') {
+    const s = dgram.createSocket('udp4');
+    const ok = await new Promise<boolean>((r) => { s.once('error', () => r(false)); s.bind(port, '127.0.0.1', () => r(true)); });
+    await new Promise<void>((r) => { try { s.close(() => r()); } catch { r(); } });
+    return ok;
+  }
+  const s = net.createServer();
+  const ok = await new Promise<boolean>((r) => { s.once('error', () => r(false)); s.listen(port, '127.0.0.1', () => r(true)); });
+  if (ok) await new Promise<void>((r) => s.close(() => r()));
+  return ok;
+}
+
+/** Distinct free SIP ports. baresip also listens on TCP at its SIP port and TLS at SIP port + 1, so those must be free too. */
+async function freeSipPorts(n: number): Promise<number[]> {
+  const ports: number[] = [];
+  for (let i = 0; i < 100 && ports.length < n; i++) {
+    const p = await freeUdpPort();
+    if (ports.some((q) => Math.abs(q - p) <= 1)) continue;
+    if (await canBind('tcp', p) && await canBind('tcp', p + 1)) ports.push(p);
+  }
+  if (ports.length < n) throw new Error('no free SIP ports');
+  return ports;
 }
 
 /** Sends SIP OPTIONS to Kamailio until it answers 200, or throws after `ms`. */
@@ -259,8 +277,7 @@ test('a call through Kamailio 5.6 and two baresip phones relays each tone to the
   });
 
   const d = await startDaemon(t);
-  const [sipPort, sipA, sipB] = await freeUdpPorts(3);
-  assert.ok(sipPort && sipA && sipB, 'three free UDP ports');
+  const [sipPort, sipA, sipB] = await freeSipPorts(3) as [number, number, number];
 
   // Kamailio, foreground, runtime files in the temp dir.
   const runDir = path.join(tmp, 'run');
