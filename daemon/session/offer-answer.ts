@@ -191,15 +191,27 @@ function writeSdp(
   return out;
 }
 
-function iceFor(m: MediaState, local: LocalPair, info: MediaInfo, opts: OfferAnswerOptions, isOffer: boolean): MediaTarget['ice'] {
-  const wanted = opts.ice === 'force' || opts.ice === 'optional' || (opts.ice === 'default' && info.hasIce);
+/**
+ * One ICE foundation per local address for the life of the process (RFC 8445 5.1.1.3: same
+ * type, base and server give the same foundation), which is also what rtpengine 10.5 writes.
+ */
+const foundations = new Map<string, string>();
+function foundationOf(address: string): string {
+  let f = foundations.get(address);
+  if (f === undefined) { f = randomAlnum(16); foundations.set(address, f); }
+  return f;
+}
+
+/** `trickle`: whether to advertise trickle ICE (offer: the trickle-ICE flag; answer: the offerer did). */
+function iceFor(m: MediaState, local: LocalPair, hasIce: boolean, opts: OfferAnswerOptions, trickle: boolean): MediaTarget['ice'] {
+  const wanted = opts.ice === 'force' || opts.ice === 'optional' || (opts.ice === 'default' && hasIce);
   if (!wanted) return null;
   m.ice ??= { ufrag: randomAlnum(8), pwd: randomAlnum(26) };
-  m.foundation ??= randomAlnum(16);
+  const foundation = foundationOf(local.address);
   return {
     creds: m.ice,
-    candidates: [{ foundation: m.foundation, address: local.advertised, family: local.family, port: local.port, rtcpPort: local.port + 1 }],
-    trickle: isOffer ? opts.flags.has('trickle-ICE') : false,
+    candidates: [{ foundation, address: local.advertised, family: local.family, port: local.port, rtcpPort: local.port + 1 }],
+    trickle,
   };
 }
 
@@ -257,7 +269,7 @@ export async function applyOffer(ctx: OfferAnswerContext, call: Call, opts: Offe
       rtcpMux: wantMux, muxOnly: opts.rtcpMux.has('require'), proto,
       payloadTypes: offeredPayloadTypes(mi, opts.codec), direction: am.direction,
       mid: opts.flags.has('generate-mid') ? String(mi.index + 1) : null,
-      ice: iceFor(bm, bm.local, mi, opts, true),
+      ice: iceFor(bm, bm.local, mi.hasIce, opts, opts.flags.has('trickle-ICE')),
       ptime: opts.ptime ?? mi.ptime,
       fmtpFallback: new Map(),
     });
@@ -329,7 +341,7 @@ export async function applyAnswer(ctx: OfferAnswerContext, call: Call, opts: Off
       payloadTypes: kept.length ? kept : answered, direction: bm.direction,
       mid: am.mid,
       // ICE towards the offerer follows what the offerer's SDP had.
-      ice: iceFor(am, am.local, offered ? { ...mi, hasIce: offered.in.hasIce } : mi, opts, false),
+      ice: iceFor(am, am.local, offered?.in.hasIce ?? mi.hasIce, opts, offered?.trickle ?? false),
       // The offerer hears its own packet time back (rtpengine 10.5), else the answerer's.
       ptime: offered?.in.ptime ?? mi.ptime,
       fmtpFallback: offered?.codecsChanged ? offered.fmtp : new Map(),
@@ -355,6 +367,8 @@ interface OfferedMedia {
   /** We changed the codec list (strip, mask …): answers then inherit the offer's a=fmtp (rtpengine 10.5). */
   codecsChanged: boolean;
   fmtp: Map<string, SdpLine[]>;
+  /** The offerer advertised trickle ICE (a=ice-options:trickle). */
+  trickle: boolean;
 }
 
 function lastOffer(a: Participant): { medias: OfferedMedia[] } {
@@ -364,13 +378,15 @@ function lastOffer(a: Participant): { medias: OfferedMedia[] } {
   return {
     medias: inp.info.map((mi, i) => {
       const fmtp = new Map<string, SdpLine[]>();
+      let trickle = false;
       for (const l of inp.doc.media[i]!.lines) {
+        if (l.type === 'a' && attrName(l) === 'ice-options' && attrValue(l).split(' ').includes('trickle')) trickle = true;
         if (l.type !== 'a' || attrName(l) !== 'fmtp') continue;
         const pt = attrValue(l).split(' ')[0]!;
         fmtp.set(pt, [...(fmtp.get(pt) ?? []), l]);
       }
       const o = out.info[i] ?? mi;
-      return { in: mi, out: o, codecsChanged: mi.codecs.map((c) => c.pt).join() !== o.codecs.map((c) => c.pt).join(), fmtp };
+      return { in: mi, out: o, codecsChanged: mi.codecs.map((c) => c.pt).join() !== o.codecs.map((c) => c.pt).join(), fmtp, trickle };
     }),
   };
 }

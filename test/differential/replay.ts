@@ -137,15 +137,42 @@ export async function replay(s: Scenario, send: SendFn, range: PortRange, callId
   return out;
 }
 
+/**
+ * Renumbers every {KINDn} placeholder in order of first appearance, so that dropping a line
+ * (allow-list) does not shift the labels of everything after it.
+ */
+export function renumber(replies: NormalReply[]): NormalReply[] {
+  const seen = new Map<string, string>();
+  const counts = new Map<string, number>();
+  const fix = (l: string): string => l.replace(/\{([A-Z]+)(\d+)(\+1)?\}/g, (_, kind: string, n: string, plus = '') => {
+    let label = seen.get(kind + n);
+    if (label === undefined) {
+      const c = (counts.get(kind) ?? 0) + 1;
+      counts.set(kind, c);
+      label = `${kind}${c}`;
+      seen.set(kind + n, label);
+    }
+    return `{${label}${plus}}`;
+  });
+  return replies.map((r) => (r.sdp ? { ...r, sdp: r.sdp.map(fix) } : r));
+}
+
+/** Replies left out of the comparison by the allow-list (`skip`), on either side. */
+export function withoutSkipped(s: Scenario, replies: NormalReply[]): NormalReply[] {
+  const skip = new Set((s.allow ?? []).filter((a) => 'skip' in a).map((a) => a.step));
+  return replies.map((r, i) => (skip.has(i) ? { result: '(not compared: allow-listed)' } : r));
+}
+
 /** Applies a scenario's allow-list to the recorded rtpengine replies: what we deliberately do instead. */
 export function applyAllowList(s: Scenario, expected: NormalReply[]): NormalReply[] {
-  const copy = structuredClone(expected);
+  const copy = withoutSkipped(s, structuredClone(expected));
   for (const a of s.allow ?? []) {
+    if ('skip' in a) continue;
     const r = copy[a.step];
     if (!r?.sdp) throw new Error(`${s.name}: allow-list entry "${a.why}" names step ${a.step}, which has no SDP`);
     const before = r.sdp.join('\n');
     r.sdp = r.sdp.flatMap((l) => (a.match.test(l) ? (a.replace === null ? [] : [l.replace(a.match, a.replace)]) : [l]));
     if (r.sdp.join('\n') === before) throw new Error(`${s.name}: allow-list entry "${a.why}" matched nothing (stale?)`);
   }
-  return copy;
+  return renumber(copy);
 }

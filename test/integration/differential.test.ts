@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { ROOT, startDaemon } from '../support/daemon.js';
 import { INTERFACES, SCENARIOS } from '../differential/scenarios.js';
-import { applyAllowList, replay, type NormalReply } from '../differential/replay.js';
+import { applyAllowList, renumber, replay, withoutSkipped, type NormalReply } from '../differential/replay.js';
 
 const RANGE = { min: 24000, max: 24999 };
 
@@ -28,7 +28,7 @@ test('SDP output matches rtpengine 10.5', async (t) => {
     if (only && only !== s.name) continue;
     await t.test(s.name, async () => {
       const got = await replay(s, (dict) => d.ng.cmd(dict), RANGE, `diff-${s.name}`);
-      assert.deepEqual(got, applyAllowList(s, expected(s.name)), s.about);
+      assert.deepEqual(renumber(withoutSkipped(s, got)), applyAllowList(s, expected(s.name)), s.about);
     });
   }
 });
