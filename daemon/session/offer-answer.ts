@@ -316,13 +316,20 @@ export async function applyAnswer(ctx: OfferAnswerContext, call: Call, opts: Off
     mediaHandover: opts.flags.has('media-handover'), portLatching: opts.flags.has('port-latching'),
   };
   const offer = lastOffer(a);
+  const aItf = findInterface(ctx, null, a.interfaceName);
   const targets: (MediaTarget | null)[] = [];
   for (const mi of info) {
     const am = a.medias[mi.index];
     const bm = b.medias[mi.index];
     if (!am || !bm) throw new SessionError('BAD_DIALOGUE', 'answer has more media than the offer');
-    takeRemote(ctx, opts, bm, mi);
+    const moved = takeRemote(ctx, opts, bm, mi);
     if (bm.rejected || !am.local || !bm.local) { targets.push(null); continue; }
+    // As in an offer: an answerer that moved gets new ports towards the offerer (rtpengine 10.5).
+    if (moved && !b.flags.portLatching && b.sdpIn !== null) {
+      ctx.retired.push(am.local.rtp, am.local.rtcp);
+      // Same address and advertised address (media-address) as before, new port.
+      am.local = await openLocal(ctx, pickAddress(aItf, am.local.family), am.local.advertised);
+    }
     const offered = offer.medias[mi.index];
     // The offerer gets mux back when it offered it and did not refuse it with `reject`, and
     // the answerer took it, or we took it off towards the answerer (`demux`).
@@ -348,7 +355,6 @@ export async function applyAnswer(ctx: OfferAnswerContext, call: Call, opts: Off
     });
   }
   const first = targets.find((t) => t !== null);
-  const aItf = findInterface(ctx, null, a.interfaceName);
   const sessionAddr = first ? { address: first.address, family: first.family } : { address: pickAddress(aItf, null).advertised, family: pickAddress(aItf, null).family };
   const out = writeSdp(b, doc, info, targets, opts, sessionAddr);
   b.sdpIn = opts.sdp;

@@ -19,7 +19,8 @@ export type Allow =
  * one socket pair per media and offers only that address.
  */
 const onlyOneCandidateAddress = (...steps: number[]): Allow[] => steps.map((step) => ({
-  step, match: /^a=candidate:\S+ \d UDP \d+ ::1 .*$/, replace: null,
+  // The second address's candidates are the ones with local preference 65534.
+  step, match: /^a=candidate:\S+ \d UDP 213070617[45] .*$/, replace: null,
   why: 'ICE host candidates on the other addresses of the interface are not implemented',
 }));
 
@@ -350,6 +351,39 @@ export const SCENARIOS: Scenario[] = [
     offer(browser({ video: true }), { 'rtcp-mux': ['demux'], flags: ['generate-mid'] }),
     answer(videoPhone({ addr: '198.51.100.30', audioPort: 8000, videoPort: 8002 })),
   ], allow: onlyOneCandidateAddress(0, 1) },
+  // --- more variations ----------------------------------------------------------------------
+  { name: 'hold-inactive-zero', about: 'c=0.0.0.0 with a=inactive keeps inactive', steps: [
+    offer(A()), answer(B()), offer(HOLD({ extra: ['a=inactive'] })), answer(B({ version: 2, extra: ['a=inactive'] })),
+  ] },
+  { name: 'hold-ipv6-zero', about: 'IPv6 hold with c=IN IP6 ::', steps: [
+    offer(A({ addr: '2001:db8::10' })), answer(B({ addr: '2001:db8::20' })),
+    offer(A({ addr: '2001:db8::10', version: 2 }).replace(/c=IN IP6 2001:db8::10/, 'c=IN IP6 ::')),
+  ] },
+  { name: 'ipv6-replace-origin-ice-force', about: 'IPv6 in, origin replaced, ICE forced', steps: [
+    offer(A({ addr: '2001:db8::10', fmts: '0' }), { replace: ['origin', 'session-connection'], ICE: 'force' }),
+    answer(B({ addr: '2001:db8::20', fmts: '0' }), { replace: ['origin'] }),
+  ], allow: onlyOneCandidateAddress(0) },
+  { name: 'direction-with-address-family', about: 'named interface plus IPv6 towards the callee (falls back)', steps: [
+    offer(A(), { direction: ['internal', 'external'], 'address-family': 'IP6' }), answer(B({ addr: '2001:db8::20' })),
+  ] },
+  { name: 'media-address-ice', about: 'media-address also goes into the candidates', steps: [
+    offer(A({ fmts: '0' }), { 'media-address': '203.0.113.99', ICE: 'force' }), answer(B({ fmts: '0' })),
+  ], allow: onlyOneCandidateAddress(0) },
+  { name: 'reanswer-codec-change', about: 'a second answer narrows the codecs', steps: [
+    offer(A()), answer(B()), answer(B({ fmts: '8', version: 2 })),
+  ] },
+  { name: 'answer-telephone-event-only-offered', about: 'the answer keeps telephone-event with its own fmtp', steps: [
+    offer(A()), answer(B({ fmts: '8 101', extra: ['a=rtpmap:101 telephone-event/8000', 'a=fmtp:101 0-11'] })),
+  ] },
+  { name: 'answer-sdp-version-and-origin', about: 'replace on the answer side', steps: [
+    offer(A()), answer(B(), { replace: ['origin', 'SDP-version'] }), answer(B({ port: 6010 }), { replace: ['origin', 'SDP-version'] }),
+  ] },
+  { name: 'video-only-recvonly', about: 'one video stream, recvonly, rtcp-fb:* kept in place', steps: [
+    offer(body('v=0', 'o=- 1 1 IN IP4 192.0.2.10', 's=-', 'c=IN IP4 192.0.2.10', 't=0 0',
+      'm=video 5004 RTP/AVP 96', 'a=rtcp-fb:* ccm fir', 'a=rtpmap:96 VP8/90000', 'a=recvonly', 'a=rtcp-fb:96 nack')),
+    answer(body('v=0', 'o=- 2 1 IN IP4 198.51.100.20', 's=-', 'c=IN IP4 198.51.100.20', 't=0 0',
+      'm=video 6000 RTP/AVP 96', 'a=rtpmap:96 VP8/90000', 'a=sendonly')),
+  ] },
   // --- errors and delete --------------------------------------------------------------------
   { name: 'error-garbage-sdp', about: 'unparseable SDP', steps: [offer('this is not SDP\r\n')] },
   { name: 'error-no-media', about: 'no m= line', steps: [offer(body('v=0', 'o=- 1 1 IN IP4 192.0.2.10', 's=-', 'c=IN IP4 192.0.2.10', 't=0 0'))] },
