@@ -66,6 +66,8 @@ export class Store {
   private lastPurgeMs = 0;
   private readonly startedMs = Date.now();
   private readonly cacheFile: string;
+  /** Column values at the last poll, to tell which one an operator changed. */
+  private seen: { wanted: InstanceTarget['wanted']; kamDisabled: boolean | null } | null = null;
 
   constructor(
     private readonly cfg: StoreConfig,
@@ -163,9 +165,15 @@ export class Store {
       db('rtpengine').where({ url: this.cfg.instanceUrl }).first(),
       db('rtprelay_instances').where({ url: this.cfg.instanceUrl }).first(),
     ]);
-    let wanted: InstanceTarget['wanted'] = mine?.wanted === 'draining' || mine?.wanted === 'disabled' ? mine.wanted : 'active';
-    if (kam && Number(kam.disabled) !== 0 && wanted === 'active') wanted = 'disabled';
-    if (!kam && !mine) wanted = this.instance.wanted; // rows removed: keep what we have
+    // Two places may say what is wanted: our column (SQL, CLI, API) and Kamailio's `disabled`
+    // (set by tools that know only Kamailio's table). Whichever changed since the last poll wins.
+    const ourWanted: InstanceTarget['wanted'] = mine?.wanted === 'draining' || mine?.wanted === 'disabled' ? mine.wanted : 'active';
+    const kamDisabled = kam ? Number(kam.disabled) !== 0 : null;
+    let wanted = this.instance.wanted;
+    if (this.seen === null) wanted = kamDisabled && ourWanted === 'active' ? 'disabled' : ourWanted;
+    else if (mine && ourWanted !== this.seen.wanted) wanted = ourWanted;
+    else if (kamDisabled !== null && kamDisabled !== this.seen.kamDisabled) wanted = kamDisabled ? 'disabled' : 'active';
+    this.seen = { wanted: ourWanted, kamDisabled };
     this.instance.set(wanted, 'database');
     this.instance.check();
     await db('rtprelay_instances').where({ url: this.cfg.instanceUrl })
@@ -186,6 +194,7 @@ export class Store {
       await db('rtprelay_instances').where({ url: this.cfg.instanceUrl }).update({ wanted, state: this.instance.state });
       // Kamailio stops choosing an instance whose row is disabled (after its next reload).
       await db('rtpengine').where({ url: this.cfg.instanceUrl }).update({ disabled: wanted === 'active' ? 0 : 1 });
+      this.seen = { wanted, kamDisabled: wanted !== 'active' };
     } catch (err) {
       this.log.debug({ err }, 'state push failed; the next poll retries');
     }
