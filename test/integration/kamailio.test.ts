@@ -178,7 +178,7 @@ interface Event { type: string; [k: string]: unknown }
 
 class Ctrl {
   events: Event[] = [];
-  private readonly responses = new Map<string, (data: string) => void>();
+  private readonly responses = new Map<string, (r: { ok: boolean; data: string }) => void>();
   private buf = Buffer.alloc(0);
   private waiters: (() => void)[] = [];
   private token = 0;
@@ -213,7 +213,7 @@ class Ctrl {
       try {
         const j = JSON.parse(body) as Record<string, unknown>;
         if (j.event) this.events.push(j as Event);
-        if (j.response && typeof j.token === 'string') this.responses.get(j.token)?.(String(j.data ?? ''));
+        if (j.response && typeof j.token === 'string') this.responses.get(j.token)?.({ ok: j.ok === true, data: String(j.data ?? '') });
       } catch { /* not JSON: ignore */ }
       for (const w of this.waiters.splice(0)) w();
     }
@@ -227,20 +227,19 @@ class Ctrl {
   }
 
   /** Sends a command; resolves with its response text, or null after `ms`. */
-  request(command: string, params?: string, ms = 2000): Promise<string | null> {
+  request(command: string, params?: string, ms = 2000): Promise<{ ok: boolean; data: string } | null> {
     return new Promise((resolve) => {
       const token = this.send(command, params);
       const tm = setTimeout(() => { this.responses.delete(token); resolve(null); }, ms);
-      this.responses.set(token, (data) => { clearTimeout(tm); this.responses.delete(token); resolve(data); });
+      this.responses.set(token, (r) => { clearTimeout(tm); this.responses.delete(token); resolve(r); });
     });
   }
 
   /** Polls `reginfo` until the account shows a successful registration (events before we connected are lost). */
   async waitRegistered(ms: number): Promise<string | null> {
     const end = Date.now() + ms;
-    let last: string | null = null;
     for (let i = 0; i < 100 && Date.now() < end; i++) {
-      last = await this.request('reginfo');
+      const last = (await this.request('reginfo'))?.data ?? null;
       if (last !== null && /\bOK\b/.test(last.replace(/\u001b\[[0-9;]*m/gi, ''))) return last;
       await sleep(100);
     }
@@ -265,9 +264,8 @@ class Ctrl {
 const kamailio = findBinary('kamailio'), baresip = findBinary('baresip');
 const missing = [kamailio ? null : 'kamailio', baresip ? null : 'baresip'].filter(Boolean);
 
-test('a call through Kamailio 5.6 and two baresip phones relays each tone to the other side', { timeout: 60_000 }, async (t) => {
-  if (missing.length) { t.skip(`${missing.join(' and ')} not installed (Debian packages; .ci/run installs them)`); return; }
-  const started = Date.now();
+/** rtprelay, Kamailio and two registered phones (alice sends 440 Hz, bob 880 Hz); all stopped when `t` ends. */
+async function setup(t: TestContext) {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'rtprelay-kam-'));
   // Stop in reverse order of start (phones while Kamailio still answers their un-REGISTER).
   const procs: Proc[] = [];
@@ -313,41 +311,76 @@ test('a call through Kamailio 5.6 and two baresip phones relays each tone to the
 
   for (const p of phones) assert.ok(await p.ctrl.waitRegistered(10_000), `${p.user} registered\n${diag()}`);
 
+  return { d, sipPort, a, b, diag, kam };
+}
+
+type Setup = Awaited<ReturnType<typeof setup>>;
+
+/** RTP packets rtprelay received per tag (from-tag/to-tag) of the one call it holds. */
+async function packetsPerTag(d: Setup['d'], callId: string): Promise<Record<string, number>> {
+  const q = await d.ng.cmd({ command: 'query', 'call-id': callId }) as any;
+  assert.equal(q.result, 'ok', JSON.stringify(q));
+  const perTag: Record<string, number> = {};
+  for (const [tag, v] of Object.entries<any>(q.tags ?? {})) {
+    perTag[tag] = 0;
+    for (const m of v.medias ?? []) for (const st of m.streams ?? []) if ((st.flags ?? []).includes('RTP')) perTag[tag] += Number(st.stats?.packets ?? 0);
+  }
+  return perTag;
+}
+
+/** Polls until every tag's RTP count reached `min` (at most `ms`); returns the last counts. */
+async function waitPackets(d: Setup['d'], callId: string, min: Record<string, number> | number, ms: number): Promise<Record<string, number>> {
+  const end = Date.now() + ms;
+  let perTag: Record<string, number> = {};
+  for (let i = 0; i < 200; i++) {
+    perTag = await packetsPerTag(d, callId);
+    const need = (tag: string): number => typeof min === 'number' ? min : (min[tag] ?? 0);
+    if (Object.keys(perTag).length === 2 && Object.entries(perTag).every(([tag, n]) => n >= need(tag))) break;
+    if (Date.now() >= end) break;
+    await sleep(100);
+  }
+  return perTag;
+}
+
+async function onlyCall(d: Setup['d']): Promise<string> {
+  const list = await d.ng.cmd({ command: 'list' }) as { result: string; calls: string[] };
+  assert.equal(list.result, 'ok');
+  assert.equal(list.calls.length, 1, `one call in rtprelay: ${JSON.stringify(list)}`);
+  return list.calls[0]!;
+}
+
+/** Polls `list` until rtprelay holds no call (at most 3 s). */
+async function waitNoCalls(d: Setup['d']): Promise<string[]> {
+  let calls: string[] = ['?'];
+  for (let i = 0; i < 30 && calls.length; i++) {
+    calls = (await d.ng.cmd({ command: 'list' }) as { calls: string[] }).calls;
+    if (calls.length) await sleep(100);
+  }
+  return calls;
+}
+
+test('a call through Kamailio 5.6 and two baresip phones relays each tone to the other side', { timeout: 60_000 }, async (t) => {
+  if (missing.length) { t.skip(`${missing.join(' and ')} not installed (Debian packages; .ci/run installs them)`); return; }
+  const started = Date.now();
+  const { d, sipPort, a, b, diag } = await setup(t);
+
   a.ctrl.send('dial', `sip:bob@127.0.0.1:${sipPort}`);
   assert.ok(await a.ctrl.waitEvent('CALL_ESTABLISHED', 10_000), `alice's call established\n${diag()}`);
   assert.ok(await b.ctrl.waitEvent('CALL_ESTABLISHED', 5_000), `bob's call established\n${diag()}`);
 
-  // While the call runs, rtprelay holds it and counts packets in both directions.
-  const list = await d.ng.cmd({ command: 'list' }) as { result: string; calls: string[] };
-  assert.equal(list.result, 'ok');
-  assert.equal(list.calls.length, 1, `one call in rtprelay: ${JSON.stringify(list)}`);
-  const callId = list.calls[0]!;
-  let perTag: Record<string, number> = {};
-  for (let i = 0; i < 40; i++) {
-    await sleep(100);
-    const q = await d.ng.cmd({ command: 'query', 'call-id': callId }) as any;
-    assert.equal(q.result, 'ok', JSON.stringify(q));
-    perTag = {};
-    for (const [tag, v] of Object.entries<any>(q.tags ?? {})) {
-      perTag[tag] = 0;
-      for (const m of v.medias ?? []) for (const s of m.streams ?? []) perTag[tag] += Number(s.stats?.packets ?? 0);
-    }
-    if (i >= 25 && Object.keys(perTag).length === 2 && Object.values(perTag).every((n) => n >= 50)) break;
-  }
+  // While the call runs, rtprelay holds it and counts packets in both directions (about 2.5 s of audio).
+  const callId = await onlyCall(d);
+  await sleep(2000);
+  const perTag = await waitPackets(d, callId, 100, 3000);
   assert.equal(Object.keys(perTag).length, 2, `two tags in the query: ${JSON.stringify(perTag)}\n${diag()}`);
-  for (const [tag, n] of Object.entries(perTag)) assert.ok(n >= 50, `rtprelay received RTP from ${tag}: ${n} packets\n${diag()}`);
+  for (const [tag, n] of Object.entries(perTag)) assert.ok(n >= 100, `rtprelay received RTP from ${tag}: ${n} packets\n${diag()}`);
 
   a.ctrl.send('hangup');
   assert.ok(await a.ctrl.waitEvent('CALL_CLOSED', 5_000), `alice's call closed\n${diag()}`);
   assert.ok(await b.ctrl.waitEvent('CALL_CLOSED', 5_000), `bob's call closed\n${diag()}`);
 
   // Kamailio's rtpengine_manage() on the BYE deleted the call (delete-delay is 0).
-  let calls: string[] = [callId];
-  for (let i = 0; i < 30 && calls.length; i++) {
-    calls = (await d.ng.cmd({ command: 'list' }) as { calls: string[] }).calls;
-    if (calls.length) await sleep(100);
-  }
-  assert.deepEqual(calls, [], `rtprelay's call list is empty after the BYE\n${diag()}`);
+  assert.deepEqual(await waitNoCalls(d), [], `rtprelay's call list is empty after the BYE\n${diag()}`);
 
   // Each phone recorded (sndfile, "-dec.wav") the other's tone, not its own and not silence.
   for (const [p, other] of [[a, b], [b, a]] as const) {
@@ -367,4 +400,50 @@ test('a call through Kamailio 5.6 and two baresip phones relays each tone to the
     assert.ok(hear > 0.5 * (level * level) / 2, `${other.freq} Hz dominates what ${p.user} hears (${hear} vs rms² ${level * level})`);
   }
   t.diagnostic(`call test took ${Date.now() - started} ms`);
+});
+
+test('hold and resume (re-INVITEs through Kamailio) keep the call relayed; a CANCELled call is deleted', { timeout: 60_000 }, async (t) => {
+  if (missing.length) { t.skip(`${missing.join(' and ')} not installed (Debian packages; .ci/run installs them)`); return; }
+  const { d, sipPort, a, b, diag } = await setup(t);
+
+  a.ctrl.send('dial', `sip:bob@127.0.0.1:${sipPort}`);
+  assert.ok(await a.ctrl.waitEvent('CALL_ESTABLISHED', 10_000), `alice's call established\n${diag()}`);
+  assert.ok(await b.ctrl.waitEvent('CALL_ESTABLISHED', 5_000), `bob's call established\n${diag()}`);
+  const callId = await onlyCall(d);
+  const before = await waitPackets(d, callId, 25, 3000);
+  assert.equal(Object.keys(before).length, 2, `two tags: ${JSON.stringify(before)}\n${diag()}`);
+
+  // Hold: alice re-INVITEs with a=sendonly; Kamailio sends rtprelay an offer and an answer for the
+  // existing call. Then resume: another re-INVITE back to sendrecv. Audio must flow again after it.
+  const hold = await a.ctrl.request('hold');
+  assert.ok(hold?.ok, `baresip accepted hold: ${JSON.stringify(hold)}`);
+  await sleep(700);
+  const resume = await a.ctrl.request('resume');
+  assert.ok(resume?.ok, `baresip accepted resume: ${JSON.stringify(resume)}`);
+  await sleep(300);
+  const atResume = await packetsPerTag(d, callId);
+  const want = Object.fromEntries(Object.entries(atResume).map(([tag, n]) => [tag, n + 50]));
+  const after = await waitPackets(d, callId, want, 5000);
+  for (const [tag, n] of Object.entries(after)) {
+    assert.ok(n >= want[tag]!, `RTP from ${tag} flows through rtprelay after resume: ${atResume[tag]} -> ${n}\n${diag()}`);
+  }
+  assert.equal(await onlyCall(d), callId, 'still the same call');
+  const cmds = d.logs.filter((l) => l.msg === 'ng request' && l.callId === callId).map((l) => l.command);
+  assert.deepEqual(cmds.filter((c) => c === 'offer' || c === 'answer'), ['offer', 'answer', 'offer', 'answer', 'offer', 'answer'],
+    `Kamailio sent offer/answer for the INVITE and both re-INVITEs: ${cmds.join(' ')}\n${diag()}`);
+  a.ctrl.send('hangup');
+  assert.ok(await b.ctrl.waitEvent('CALL_CLOSED', 5_000), `bob's call closed\n${diag()}`);
+  assert.deepEqual(await waitNoCalls(d), [], `no call after the BYE\n${diag()}`);
+
+  // A call alice gives up before bob answers: the INVITE's offer creates the call, the CANCEL deletes it.
+  const mode = await b.ctrl.request('answermode', 'manual');
+  assert.ok(mode?.ok, `baresip accepted answermode: ${JSON.stringify(mode)}`);
+  b.ctrl.events.length = 0;
+  a.ctrl.events.length = 0;
+  a.ctrl.send('dial', `sip:bob@127.0.0.1:${sipPort}`);
+  assert.ok(await b.ctrl.waitEvent('CALL_INCOMING', 5_000), `bob's phone rings\n${diag()}`);
+  await onlyCall(d);
+  a.ctrl.send('hangup');
+  assert.ok(await b.ctrl.waitEvent('CALL_CLOSED', 5_000), `bob's ringing call closed by the CANCEL\n${diag()}`);
+  assert.deepEqual(await waitNoCalls(d), [], `no call after the CANCEL\n${diag()}`);
 });
