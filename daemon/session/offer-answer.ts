@@ -155,7 +155,7 @@ function originOf(doc: SdpDoc): { username: string; version: string } | null {
  * s= stable as `replace` asks. `targets` are the sockets facing `to`.
  */
 function writeSdp(
-  from: Participant, doc: SdpDoc, info: MediaInfo[], targets: (MediaTarget | null)[], opts: OfferAnswerOptions,
+  from: Participant, doc: SdpDoc, targets: (MediaTarget | null)[], opts: OfferAnswerOptions,
   sessionAddr: { address: string; family: 4 | 6 },
 ): string {
   const origin = originOf(doc);
@@ -276,7 +276,7 @@ export async function applyOffer(ctx: OfferAnswerContext, call: Call, opts: Offe
   }
   const first = targets.find((t) => t !== null);
   const sessionAddr = first ? { address: first.address, family: first.family } : { address: pickAddress(bItf, null).advertised, family: pickAddress(bItf, null).family };
-  const out = writeSdp(a, doc, info, targets, opts, sessionAddr);
+  const out = writeSdp(a, doc, targets, opts, sessionAddr);
   a.sdpIn = opts.sdp;
   a.sdpOut = out;
   ctx.plane.install([...forwardPlans(a, b), ...forwardPlans(b, a)]);
@@ -356,7 +356,7 @@ export async function applyAnswer(ctx: OfferAnswerContext, call: Call, opts: Off
   }
   const first = targets.find((t) => t !== null);
   const sessionAddr = first ? { address: first.address, family: first.family } : { address: pickAddress(aItf, null).advertised, family: pickAddress(aItf, null).family };
-  const out = writeSdp(b, doc, info, targets, opts, sessionAddr);
+  const out = writeSdp(b, doc, targets, opts, sessionAddr);
   b.sdpIn = opts.sdp;
   b.sdpOut = out;
   call.answeredMs ??= ctx.nowMs;
