@@ -69,3 +69,17 @@ test('reads an rtpengine config file ([rtpengine] section, ; lists, unknown keys
   assert.ok(warned.some((m) => m.includes('unknown key "some-future-option"')), warned.join('; '));
   assert.ok(warned.some((m) => m.includes('--mqtt-host')), warned.join('; '));
 });
+
+test('--max-sessions refuses new calls (load limit for clients that support it); existing calls go on', async (t) => {
+  const d = await startDaemon(t, ['--max-sessions=1']);
+  const offer = (callId: string, extra: Record<string, any> = {}) =>
+    d.ng.cmd({ command: 'offer', 'call-id': callId, 'from-tag': 'A', sdp: 'v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n', ...extra });
+  assert.equal((await offer('one')).result, 'ok');
+  assert.deepEqual(await offer('two'), { result: 'error', 'error-reason': 'Parallel session limit reached' });
+  assert.deepEqual(await offer('two', { supports: ['load limit'] }), { result: 'load limit', message: 'Parallel session limit reached' });
+  assert.equal((await offer('one')).result, 'ok', 'the existing call is unaffected');
+  assert.equal((await d.ng.cmd({ command: 'answer', 'call-id': 'one', 'from-tag': 'A', 'to-tag': 'B',
+    sdp: 'v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4002 RTP/AVP 0\r\n' })).result, 'ok');
+  assert.equal((await d.ng.cmd({ command: 'delete', 'call-id': 'one' })).result, 'ok');
+  assert.equal((await offer('two')).result, 'ok', 'a slot is free again');
+});
