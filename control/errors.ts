@@ -9,6 +9,9 @@ export class NgError extends Error {
   constructor(readonly reason: string) { super(reason); }
 }
 
+/** Ours: rtpengine 10.5 sends nothing when a reply does not fit one datagram. */
+export const REPLY_TOO_LARGE = 'Reply too large for UDP';
+
 const REASON: Record<SessionErrorCode, string> = {
   NO_CALL: 'Unknown call-id',
   NO_TAG: 'From-tag given, but no such tag exists',

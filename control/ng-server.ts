@@ -8,7 +8,7 @@ import {
 } from './codec.js';
 import { COMMANDS } from './commands/index.js';
 import type { CommandContext, CommandCounter } from './commands/context.js';
-import { errorReply, NgError } from './errors.js';
+import { errorReply, NgError, REPLY_TOO_LARGE } from './errors.js';
 import { Params, supportsLoadLimit } from './params.js';
 import { ReplyCache } from './reply-cache.js';
 
@@ -24,6 +24,8 @@ export interface NgServerOptions {
 
 const MAX_COOKIE = 256;
 const MAX_PROXIES = 1000;
+/** IPv4 UDP payload limit. */
+const MAX_DATAGRAM = 65507;
 
 export class NgServer {
   private readonly cache = new ReplyCache();
@@ -47,7 +49,7 @@ export class NgServer {
       sock.on('message', (msg, rinfo) => {
         const source = `${rinfo.address}:${rinfo.port}`;
         this.handle(msg, source).then((reply) => {
-          if (reply) sock.send(reply, rinfo.port, rinfo.address);
+          if (reply) sock.send(this.fitDatagram(reply, source), rinfo.port, rinfo.address);
         }, (err) => this.log.error({ err }, 'ng handling failed'));
       });
       this.udp.push(sock);
@@ -99,6 +101,19 @@ export class NgServer {
         }).catch((err) => this.log.error({ err }, 'ng tcp handling failed'));
       }
     });
+  }
+
+  /**
+   * A reply too big for one datagram (a `query` of a call with huge labels, say) would vanish with
+   * EMSGSIZE and leave the proxy retransmitting; it gets an error it can act on instead. TCP and
+   * the cache keep the full reply.
+   */
+  private fitDatagram(reply: Buffer, source: string): Buffer {
+    if (reply.length <= MAX_DATAGRAM) return reply;
+    const sp = reply.indexOf(0x20);
+    const body: NgDict = { result: 'error', 'error-reason': REPLY_TOO_LARGE };
+    this.log.warn({ source, bytes: reply.length }, 'ng reply too large for UDP');
+    return Buffer.concat([reply.subarray(0, sp + 1), reply[sp + 1] === 0x7b ? encodeJson(body) : encodeBencode(body)]);
   }
 
   /** One NG message in, its reply out (null: no cookie, no reply). Used by every transport. */
@@ -156,7 +171,7 @@ export class NgServer {
       if (!c) { c = { count: 0, errors: 0, totalUs: 0, maxUs: 0 }; m.set(command!, c); }
       c.count++; c.totalUs += us; if (us > c.maxUs) c.maxUs = us; if (error) c.errors++;
     };
-    if (command !== null) bump(s.byCommand);
+    if (command !== null) { bump(s.byCommand); this.ctx.observe?.(command, us / 1e6); }
     const host = source.replace(/^tcp:/, '').replace(/:\d+$/, '');
     let p = s.byProxy.get(host);
     if (!p) {
