@@ -9,6 +9,7 @@ import { CallTable } from './session/call-table.js';
 import { LocalMediaPlane } from '../media/relay.js';
 import { NgServer } from '../control/ng-server.js';
 import type { CommandContext } from '../control/commands/context.js';
+import { Operations } from './operations.js';
 
 export const VERSION = '0.1.0';
 
@@ -70,24 +71,55 @@ async function main(): Promise<void> {
       return fail(`cannot write --pidfile ${cfg.pidfile}: ${(e as Error).message}`, e);
     }
   }
-  log.info({ version: VERSION, interfaces: cfg.interfaces, ports: cfg.ports }, 'rtprelay started');
+  // Operations start after NG is open, and nothing in them waits for the database.
+  const ngUrl = cfg.operations.instanceUrl ?? (bound.udp[0]
+    ? `udp:${bound.udp[0].address === '0.0.0.0' ? cfg.interfaces[0]!.addresses[0]!.address : bound.udp[0].address}:${bound.udp[0].port}`
+    : 'udp:127.0.0.1:2223');
+  const ops = new Operations({ ...cfg.operations, instanceUrl: ngUrl, stateDir: cfg.stateDir, listenHttp: cfg.listenHttp, version: VERSION }, {
+    table, handleNg: (msg, source) => ng.handle(msg, source), ports: () => plane.ports(),
+    commands: () => ctx.stats.byCommand, log,
+  });
+  ctx.observe = (command, seconds) => ops.metrics.observeNg(command, seconds);
+  try {
+    const { http } = await ops.start();
+    for (const ep of http) log.info({ transport: 'http', address: ep.address, port: ep.port }, 'http listening');
+  } catch (e) {
+    await ng.close();
+    clearInterval(sweep);
+    clearInterval(tick);
+    return fail(`cannot start the admin interface: ${(e as Error).message}`, e);
+  }
+  log.info({ version: VERSION, interfaces: cfg.interfaces, ports: cfg.ports, instance: ngUrl, state: ops.instance.state }, 'rtprelay started');
 
+  // SIGTERM drains (no new calls; running calls go on up to --shutdown-timeout); SIGINT, or a
+  // second signal, stops at once. Either way the sockets close in order and the exit code is 0.
   let stopping = false;
+  let abortDrain: () => void = () => undefined;
+  const aborted = new Promise<void>((r) => { abortDrain = r; });
   const stop = async (signal: string): Promise<void> => {
-    if (stopping) process.exit(0);
-    stopping = true;
     log.info({ signal }, 'shutting down');
     clearInterval(sweep);
     clearInterval(tick);
     await ng.close();
+    await ops.close();
     table.destroyAll('shutdown');
     await plane.shutdown();
     if (cfg.pidfile) try { unlinkSync(cfg.pidfile); } catch { /* already gone */ }
     log.flush();
     setTimeout(() => process.exit(0), 50).unref();
   };
-  process.on('SIGTERM', () => void stop('SIGTERM'));
-  process.on('SIGINT', () => void stop('SIGINT'));
+  const onSignal = (signal: string): void => {
+    if (stopping) { abortDrain(); return; }
+    stopping = true;
+    if (signal === 'SIGINT') { void stop(signal); return; }
+    log.info({ signal, calls: table.totals().current, timeoutS: cfg.operations.shutdownTimeoutS }, 'draining before shutdown');
+    void ops.drainForShutdown(aborted).then((how) => {
+      log.info({ how }, 'drain finished');
+      return stop(signal);
+    });
+  };
+  process.on('SIGTERM', () => onSignal('SIGTERM'));
+  process.on('SIGINT', () => onSignal('SIGINT'));
 }
 
 /** Whether a media socket can be bound on `address` (it is local): null, or the error. */

@@ -31,6 +31,8 @@ export interface CommandContext {
   startedMs: number;
   nowMs(): number;
   ports(): PortUsage[];
+  /** Per-command latency observer (metrics histograms), if any. */
+  observe?: (command: string, seconds: number) => void;
 }
 
 export type CommandHandler = (p: Params, ctx: CommandContext) => Promise<NgDict> | NgDict;

@@ -2,6 +2,7 @@
 // The only module that reads process.env or the config file; everything else gets its slice.
 import { existsSync, readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
+import { hostname } from 'node:os';
 import { networkInterfaces } from 'node:os';
 import { OPTIONS, SUBSYSTEM_LOG_LEVELS, type OptionSpec } from './options.js';
 
@@ -34,6 +35,16 @@ export interface Config {
   readonly log: { readonly level: string; readonly stderr: boolean };
   readonly pidfile: string | null;
   readonly stateDir: string;
+  readonly operations: {
+    readonly dbUrl: string | null;
+    readonly instanceUrl: string | null;
+    readonly instanceName: string;
+    readonly setid: number;
+    readonly httpToken: string | null;
+    readonly shutdownTimeoutS: number;
+    readonly recordDays: number;
+    readonly kamailioRpcUrl: string | null;
+  };
   /** Things worth one line at start (ignored rtpengine options, …). */
   readonly warnings: readonly string[];
 }
@@ -256,10 +267,26 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pro
     log: { level: SYSLOG_TO_PINO[level]!, stderr: bool('log-stderr', get('log-stderr')!) },
     pidfile: get('pidfile') ?? null,
     stateDir: get('state-dir')!,
+    operations: {
+      dbUrl: dbUrl(get('db-url')),
+      instanceUrl: get('instance-url') ?? null,
+      instanceName: get('instance-name') ?? hostname(),
+      setid: int('instance-setid', get('instance-setid')!, 0, 2 ** 31 - 1),
+      httpToken: get('http-token') || null,
+      shutdownTimeoutS: seconds('shutdown-timeout'),
+      recordDays: int('call-record-days', get('call-record-days')!, 0, 100_000),
+      kamailioRpcUrl: get('kamailio-rpc-url') ?? null,
+    },
     warnings,
   };
   bool('foreground', get('foreground')!);
   return deepFreeze(cfg);
+}
+
+function dbUrl(v: string | undefined): string | null {
+  if (v === undefined || v === '') return null;
+  if (v === 'none' || /^sqlite:.+/.test(v) || /^(postgres|postgresql|mysql):\/\/.+/.test(v)) return v;
+  throw new ConfigError(`--db-url: "${v}" is not sqlite:PATH, postgres://…, mysql://… or none`);
 }
 
 function deepFreeze<T>(o: T): T {

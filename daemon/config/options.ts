@@ -38,6 +38,15 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'pidfile', short: 'p', type: 'string', help: 'write the process id to this file' },
   { key: 'sip-source', type: 'bool', default: false, help: 'use the SIP source address (received-from) by default, not the SDP address' },
   { key: 'state-dir', type: 'string', default: './state', help: 'directory for local state' },
+  // Operations (rtprelay's own): database, instance identity, admin HTTP, shutdown.
+  { key: 'db-url', type: 'string', help: 'database: sqlite:PATH, postgres://…, mysql://…, or none (default: sqlite under --state-dir)' },
+  { key: 'instance-url', type: 'string', help: "this instance's NG URL as Kamailio's rtpengine table holds it (default: udp:ADDR:PORT of --listen-ng)" },
+  { key: 'instance-name', type: 'string', help: "this instance's name in the instances table (default: the host name)" },
+  { key: 'instance-setid', type: 'int', default: 0, help: "set id of this instance's row in Kamailio's rtpengine table" },
+  { key: 'http-token', type: 'string', help: 'bearer token required by the HTTP admin API (needed when --listen-http is off loopback)' },
+  { key: 'shutdown-timeout', type: 'seconds', default: 3600, help: 'on SIGTERM, wait this long for running calls to end (a second signal exits at once)' },
+  { key: 'call-record-days', type: 'int', default: 30, help: 'keep call records this many days (0: for ever)' },
+  { key: 'kamailio-rpc-url', type: 'string', help: "Kamailio's JSON-RPC URL (jsonrpcs), asked to rtpengine.reload when instances are added or removed" },
   // Accepted so that an rtpengine 10.5 command line or config file runs unchanged; not implemented (yet).
   // The lists follow `rtpengine --help`: options that take a value, then flags (which never take one).
   ...unimplemented('string', [

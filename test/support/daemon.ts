@@ -2,6 +2,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
+import os from 'node:os';
+import { mkdtempSync, rmSync } from 'node:fs';
 import type { TestContext } from 'node:test';
 import { NgClient } from './ng-client.js';
 
@@ -12,6 +14,9 @@ export interface Daemon {
   proc: ChildProcess;
   ngPort: number;
   tcpPort: number | null;
+  /** The admin HTTP port, when started with --listen-http. */
+  httpPort: number | null;
+  stateDir: string;
   ng: NgClient;
   logs: Record<string, unknown>[];
   stderr: () => string;
@@ -29,7 +34,10 @@ export function portRange(size = 200): string[] {
 
 export async function startDaemon(t: TestContext | null, args: string[] = [], opts: { env?: NodeJS.ProcessEnv } = {}): Promise<Daemon> {
   const hasRange = args.some((a) => a.startsWith('--port-min'));
-  const full = ['--config-file=none', '--listen-ng=127.0.0.1:0', '--log-stderr', '--log-level=7', '--delete-delay=0',
+  // Each daemon gets its own state directory (local state file, embedded SQLite database).
+  const stateDir = args.find((a) => a.startsWith('--state-dir='))?.slice('--state-dir='.length) ?? mkdtempSync(path.join(os.tmpdir(), 'rtprelay-test-'));
+  if (!args.some((a) => a.startsWith('--state-dir='))) t?.after(() => rmSync(stateDir, { recursive: true, force: true }));
+  const full = [`--state-dir=${stateDir}`, '--config-file=none', '--listen-ng=127.0.0.1:0', '--log-stderr', '--log-level=7', '--delete-delay=0',
     '--interface=127.0.0.1', ...(hasRange ? [] : portRange()), ...args];
   const proc = spawn(process.execPath, [MAIN, ...full], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } });
   let err = '';
@@ -37,11 +45,12 @@ export async function startDaemon(t: TestContext | null, args: string[] = [], op
   const stop = (): Promise<number | null> => new Promise((resolve) => {
     if (proc.exitCode !== null) return resolve(proc.exitCode);
     proc.once('exit', (code) => resolve(code));
-    proc.kill('SIGTERM');
+    // SIGINT stops at once; SIGTERM would first drain the running calls (tests send it themselves).
+    proc.kill('SIGINT');
     setTimeout(() => proc.kill('SIGKILL'), 3000).unref();
   });
-  const ports = await new Promise<{ udp: number; tcp: number | null }>((resolve, reject) => {
-    let udp: number | null = null, tcp: number | null = null;
+  const ports = await new Promise<{ udp: number; tcp: number | null; http: number | null }>((resolve, reject) => {
+    let udp: number | null = null, tcp: number | null = null, http: number | null = null;
     const wantTcp = full.some((a) => a.startsWith('--listen-tcp-ng'));
     const timer = setTimeout(() => reject(new Error('daemon did not start:\n' + err)), 10000);
     proc.stderr!.setEncoding('utf8');
@@ -58,13 +67,14 @@ export async function startDaemon(t: TestContext | null, args: string[] = [], op
         if (j.msg === 'ng listening') {
           if (j.transport === 'udp') udp = j.port as number; else tcp = j.port as number;
         }
-        if (j.msg === 'rtprelay started' && udp !== null && (!wantTcp || tcp !== null)) { clearTimeout(timer); resolve({ udp, tcp }); }
+        if (j.msg === 'http listening') http = j.port as number;
+        if (j.msg === 'rtprelay started' && udp !== null && (!wantTcp || tcp !== null)) { clearTimeout(timer); resolve({ udp, tcp, http }); }
       }
     });
     proc.once('exit', (code) => { clearTimeout(timer); reject(new Error(`daemon exited with ${code}:\n${err}`)); });
   });
   const ng = new NgClient(ports.udp);
-  const d: Daemon = { proc, ngPort: ports.udp, tcpPort: ports.tcp, ng, logs, stderr: () => err, stop };
+  const d: Daemon = { proc, ngPort: ports.udp, tcpPort: ports.tcp, httpPort: ports.http, stateDir, ng, logs, stderr: () => err, stop };
   t?.after(async () => { ng.close(); await stop(); });
   return d;
 }
