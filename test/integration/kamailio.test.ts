@@ -311,6 +311,11 @@ async function setup(t: TestContext) {
 
   for (const p of phones) assert.ok(await p.ctrl.waitRegistered(10_000), `${p.user} registered\n${diag()}`);
 
+  // rtprelay logs `error` only when a person must act: a clean call through Kamailio never should.
+  t.after(() => {
+    const errors = d.logs.filter((l) => typeof l.level === 'number' && l.level >= 50);
+    assert.deepEqual(errors, [], 'rtprelay logged no errors');
+  });
   return { d, sipPort, a, b, diag, kam };
 }
 
