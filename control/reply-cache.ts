@@ -1,7 +1,8 @@
 // Retransmission cache: a proxy that got no reply in time sends the same datagram again; it
 // must get the first reply and the command must not run twice. Keyed on source + cookie +
 // body (rtpengine keys on the cookie alone and so has answered one command with another's
-// reply). Two generations, swapped every `ttlMs / 2`: an entry lives between ttl/2 and ttl.
+// reply). Two generations, swapped every `ttlMs / 2`: an entry lives between ttl/2 and ttl, by
+// default 30 to 60 s as in rtpengine, so a proxy's slowest retransmission still finds it.
 import { createHash } from 'node:crypto';
 
 export class ReplyCache {
@@ -10,7 +11,7 @@ export class ReplyCache {
   private bytes = 0;
   private readonly timer: NodeJS.Timeout;
 
-  constructor(ttlMs = 30_000, private readonly maxBytes = 64 * 1024 * 1024) {
+  constructor(ttlMs = 60_000, private readonly maxBytes = 64 * 1024 * 1024) {
     this.timer = setInterval(() => this.rotate(), ttlMs / 2);
     this.timer.unref();
   }
