@@ -27,7 +27,7 @@ function findBinary(name: string): string | null {
 // ---- WAV tones and their analysis -------------------------------------------------------
 
 /** A mono 16-bit PCM WAV of a sine tone. */
-export function toneWav(freqHz: number, seconds: number, rate = RATE, amplitude = 0.4): Buffer {
+function toneWav(freqHz: number, seconds: number, rate = RATE, amplitude = 0.4): Buffer {
   const n = Math.round(seconds * rate);
   const b = Buffer.alloc(44 + 2 * n);
   b.write('RIFF', 0); b.writeUInt32LE(36 + 2 * n, 4); b.write('WAVE', 8);
@@ -39,7 +39,7 @@ export function toneWav(freqHz: number, seconds: number, rate = RATE, amplitude 
 }
 
 /** Samples (as -1..1) and rate of a PCM16 WAV; tolerates a header whose sizes were never finalised. */
-export function readWav(buf: Buffer): { rate: number; channels: number; samples: Float64Array } {
+function readWav(buf: Buffer): { rate: number; channels: number; samples: Float64Array } {
   if (buf.toString('latin1', 0, 4) !== 'RIFF' || buf.toString('latin1', 8, 12) !== 'WAVE') throw new Error('not a WAV file');
   let off = 12, rate = 0, channels = 1, bits = 16;
   while (off + 8 <= buf.length) {
@@ -61,7 +61,7 @@ export function readWav(buf: Buffer): { rate: number; channels: number; samples:
 }
 
 /** Goertzel power of `freqHz` over `x`, normalised by length. */
-export function goertzel(x: Float64Array, freqHz: number, rate: number): number {
+function goertzel(x: Float64Array, freqHz: number, rate: number): number {
   const w = (2 * Math.PI * freqHz) / rate, c = 2 * Math.cos(w);
   let s1 = 0, s2 = 0;
   for (const v of x) { const s0 = v + c * s1 - s2; s2 = s1; s1 = s0; }
