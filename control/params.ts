@@ -33,16 +33,20 @@ export class Params {
     return null;
   }
 
-  /** A UTF-8 string, or an error when the bytes are not valid UTF-8 (SDP is text). */
-  text(key: string, reason: string): string | null {
+  /**
+   * Text whose bytes must come back unchanged (SDP): bytes are read as Latin-1, one char per byte,
+   * so a non-UTF-8 `s=` line passes through as rtpengine passes it. `bytesOut` reverses this.
+   * A JSON request's string stays as it is.
+   */
+  text(key: string): string | null {
     const v = this.keys.get(key);
-    if (v === undefined) return null;
-    if (Buffer.isBuffer(v)) {
-      const s = v.toString('utf8');
-      if (s.includes('\uFFFD') && !Buffer.from(s, 'utf8').equals(v)) throw new NgError(reason);
-      return s;
-    }
+    if (Buffer.isBuffer(v)) return v.toString('latin1');
     return typeof v === 'string' ? v : null;
+  }
+
+  /** `text()`'s inverse for a reply: bytes if the request sent bytes under `key`. */
+  bytesOut(key: string, s: string): NgValue {
+    return Buffer.isBuffer(this.keys.get(key)) ? Buffer.from(s, 'latin1') : s;
   }
 
   int(key: string): number | null {
@@ -107,7 +111,7 @@ export function callId(p: Params): string {
 }
 
 export function offerAnswerOptions(p: Params, command: 'offer' | 'answer'): OfferAnswerOptions {
-  const sdp = p.text('sdp', 'Failed to parse SDP');
+  const sdp = p.text('sdp');
   if (sdp === null || sdp === '') throw new NgError('No SDP body in message');
   const cid = callId(p);
   const fromTag = p.require('from-tag', 'No from-tag in message');

@@ -4,5 +4,5 @@ import type { CommandHandler } from './context.js';
 
 export const answer: CommandHandler = async (p, ctx) => {
   const r = await ctx.table.answer(offerAnswerOptions(p, 'answer'));
-  return { sdp: r.sdp, result: 'ok' };
+  return { sdp: p.bytesOut('sdp', r.sdp), result: 'ok' };
 };

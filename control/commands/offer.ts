@@ -4,5 +4,5 @@ import type { CommandHandler } from './context.js';
 
 export const offer: CommandHandler = async (p, ctx) => {
   const r = await ctx.table.offer(offerAnswerOptions(p, 'offer'));
-  return { sdp: r.sdp, result: 'ok' };
+  return { sdp: p.bytesOut('sdp', r.sdp), result: 'ok' };
 };

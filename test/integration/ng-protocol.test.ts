@@ -255,3 +255,11 @@ test('TCP: binary junk closes that connection only; the daemon keeps serving', a
   assert.equal(await good.until('ponge'), 'g1 d6:result4:ponge');
   assert.deepEqual(await d.ng.cmd({ command: 'ping' }), { result: 'pong' });
 });
+
+test('SDP bytes that are not UTF-8 pass through unchanged, as in rtpengine', async (t) => {
+  const d = await startDaemon(t);
+  const body = Buffer.concat([Buffer.from('v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns='), Buffer.from([0xff, 0xfe, 0xc3, 0xa9]),
+    Buffer.from('\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n')]);
+  const reply = await d.ng.raw(encodeBencode({ command: 'offer', 'call-id': 'l1', 'from-tag': 'A', sdp: body }));
+  assert.ok(reply?.includes(Buffer.concat([Buffer.from('\r\ns='), Buffer.from([0xff, 0xfe, 0xc3, 0xa9]), Buffer.from('\r\n')])), reply?.toString('latin1'));
+});
