@@ -190,3 +190,39 @@ test('an HTTP listener off loopback needs a bearer token, and then requires it',
   assert.equal((await http(d, 'GET', '/api/calls', undefined, { authorization: 'Bearer s3cret' })).status, 200);
   assert.equal((await http(d, 'GET', '/api/calls', undefined, { authorization: 'Bearer wrong!' })).status, 401);
 });
+
+test('rtprelay-ctl instances/add/remove edit the instances table and ask Kamailio to rtpengine.reload', async (t) => {
+  const { createServer } = await import('node:http');
+  const rpcCalls: unknown[] = [];
+  const rpc = createServer((req, res) => {
+    let body = '';
+    req.on('data', (c) => { body += c; });
+    req.on('end', () => { rpcCalls.push(JSON.parse(body)); res.setHeader('content-type', 'application/json'); res.end('{"jsonrpc":"2.0","result":{},"id":1}'); });
+  });
+  await new Promise<void>((r) => rpc.listen(0, '127.0.0.1', () => r()));
+  t.after(() => rpc.close());
+  const rpcUrl = `http://127.0.0.1:${(rpc.address() as net.AddressInfo).port}/RPC`;
+  const d = await startDaemon(t, ['--listen-http=127.0.0.1:0', '--instance-url=udp:127.0.0.1:2223', `--kamailio-rpc-url=${rpcUrl}`]);
+  const url = `http://127.0.0.1:${d.httpPort}`;
+  let list = { code: 1, out: '', err: '' };
+  for (let i = 0; i < 50 && !/udp:127\.0\.0\.1:2223/.test(list.out); i++) {
+    list = await ctl(['--url', url, 'instances']);
+    if (!/udp:127\.0\.0\.1:2223/.test(list.out)) await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.match(list.out, /udp:127\.0\.0\.1:2223\s+1\s+0\s/m, list.out + list.err);
+  const add = await ctl(['--url', url, 'add', 'udp:127.0.0.7:2223', '--weight', '3']);
+  assert.equal(add.code, 0, add.err);
+  assert.match(add.out, /added udp:127\.0\.0\.7:2223 \(Kamailio reloaded\)/);
+  assert.deepEqual(rpcCalls, [{ jsonrpc: '2.0', method: 'rtpengine.reload', id: 1 }]);
+  const json = JSON.parse((await ctl(['--url', url, '--json', 'instances'])).out);
+  assert.deepEqual(json.instances.map((i: { url: string; weight: number }) => [i.url, i.weight]).sort(), [['udp:127.0.0.1:2223', 1], ['udp:127.0.0.7:2223', 3]]);
+  const rm = await ctl(['--url', url, 'remove', 'udp:127.0.0.7:2223']);
+  assert.equal(rm.code, 0, rm.err);
+  assert.equal(rpcCalls.length, 2);
+  const bad = await ctl(['--url', url, 'add', 'not-a-url']);
+  assert.equal(bad.code, 1);
+  assert.match(bad.err, /udp:HOST:PORT/);
+  const gone = await ctl(['--url', url, 'remove', 'udp:127.0.0.7:2223']);
+  assert.equal(gone.code, 1);
+  assert.match(gone.err, /no such instance/);
+});
