@@ -122,12 +122,12 @@ export class AdminServer {
       return json(res, 200, c);
     }
     if (post && what === 'calls' && id !== undefined && action === 'terminate') {
-      const r = await table.delete({ callId: id, fromTag: null, toTag: null, viaBranch: null, fatal: false, deleteDelayS: 0 });
+      const r = await table.delete({ callId: id, fromTag: null, toTag: null, viaBranch: null, fatal: false, deleteDelayS: 0, rollback: 'never' });
       return json(res, r.found ? 200 : 404, r.found ? { terminated: [id] } : { error: 'no such call' });
     }
     if (post && what === 'terminate-all') {
       const ids = table.list(Number.MAX_SAFE_INTEGER);
-      for (const callId of ids) await table.delete({ callId, fromTag: null, toTag: null, viaBranch: null, fatal: false, deleteDelayS: 0 });
+      for (const callId of ids) await table.delete({ callId, fromTag: null, toTag: null, viaBranch: null, fatal: false, deleteDelayS: 0, rollback: 'never' });
       return json(res, 200, { terminated: ids });
     }
     if (get && what === 'totals') return json(res, 200, { ...table.totals(), instance: instance.state, history: this.deps.history() });
