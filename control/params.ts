@@ -83,7 +83,7 @@ const KNOWN_FLAGS = [
   'loop-protect', 'always-transcode', 'single-codec', 'reuse-codecs', 'no-codec-renegotiation', 'allow-transcoding',
   'original-sendrecv', 'inject-DTMF', 'detect-DTMF', 'generate-RTCP', 'RTCP-mirror', 'generate-mid', 'strip-extmap',
   'trickle-ICE', 'reject-ICE', 'ICE-reject', 'pierce-NAT', 'NAT-wait', 'debug', 'debugging', 'pad-crypto', 'all',
-  'fatal', 'symmetric', 'load-limit', 'rollback',
+  'fatal', 'symmetric', 'load-limit', 'rollback', 'no-rollback',
 ];
 const CANONICAL = new Map(KNOWN_FLAGS.map((f) => [f.toLowerCase(), f]));
 
@@ -174,8 +174,15 @@ export function deleteOptions(p: Params): DeleteOptions {
     toTag: p.str('to-tag') || null,
     viaBranch: p.str('via-branch') || null,
     fatal: p.list('flags').includes('fatal'), // case-sensitive in rtpengine: `FATAL` is ignored
+    rollback: rollbackMode(p.list('flags').map((f) => canonicalFlag(f).toLowerCase())),
     deleteDelayS: delay !== null && delay >= 0 ? delay : null,
   };
+}
+
+/** rtprelay's delete flags: `rollback` (undo a pending re-offer only), `no-rollback` (end the call). */
+function rollbackMode(flags: string[]): DeleteOptions['rollback'] {
+  if (flags.includes('no-rollback')) return 'never';
+  return flags.includes('rollback') ? 'only' : 'auto';
 }
 
 export function queryOptions(p: Params): QueryOptions {

@@ -1,4 +1,5 @@
-// `delete`: ends a call, one branch of it, or (with a delay) schedules its end.
+// `delete`: ends a call, one branch of it, or (with a delay) schedules its end; while a re-offer
+// is pending it rolls that back instead (see README, Re-INVITE, forking and early media).
 import { NgError } from '../errors.js';
 import { deleteOptions } from '../params.js';
 import type { NgDict } from '../codec.js';
@@ -6,6 +7,9 @@ import type { CommandHandler } from './context.js';
 import { formatCall } from './format.js';
 
 const NOT_FOUND = "Call-ID not found or tags didn't match";
+/** rtprelay: a delete that undid a pending re-offer (its failure) rather than ending the call. */
+const ROLLED_BACK = 'Pending re-offer rolled back to the committed media; call kept';
+const NOTHING_PENDING = 'No pending re-offer to roll back; call kept';
 
 export const del: CommandHandler = async (p, ctx): Promise<NgDict> => {
   const opts = deleteOptions(p);
@@ -14,5 +18,8 @@ export const del: CommandHandler = async (p, ctx): Promise<NgDict> => {
     if (opts.fatal) throw new NgError(NOT_FOUND);
     return { warning: NOT_FOUND, result: 'ok' };
   }
-  return r.snapshot ? { ...formatCall(r.snapshot), result: 'ok' } : { result: 'ok' };
+  const stats = r.snapshot ? formatCall(r.snapshot) : {};
+  if (r.rolledBack) return { ...stats, warning: ROLLED_BACK, result: 'ok' };
+  if (r.nothingPending) return { ...stats, warning: NOTHING_PENDING, result: 'ok' };
+  return { ...stats, result: 'ok' };
 };

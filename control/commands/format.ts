@@ -25,6 +25,8 @@ function stream(s: StreamSnapshot, createdMs: number, strict: boolean, handover:
   out.flags = flags;
   if (s.ssrc !== null) out.SSRC = s.ssrc;
   out.stats = { packets: s.stats.packets, bytes: s.stats.bytes, errors: s.stats.errors };
+  // rtprelay: which offer/answer state the leg belongs to (a re-offer may be pending).
+  out.leg = s.leg;
   return out;
 }
 
@@ -50,6 +52,8 @@ export function formatCall(c: CallSnapshot): NgDict {
         index: m.index, type: m.type, protocol: m.protocol,
         streams: m.streams.map((s) => stream(s, c.createdMs, m.strictSource, m.mediaHandover)),
         flags,
+        // rtprelay: committed legs a pending re-offer replaced, still relaying until it completes.
+        ...(m.oldStreams.length ? { 'committed streams': m.oldStreams.map((s) => stream(s, c.createdMs, m.strictSource, m.mediaHandover)) } : {}),
       };
     });
     tags[key] = t;
@@ -61,5 +65,7 @@ export function formatCall(c: CallSnapshot): NgDict {
     SSRC: {},
     tags,
     totals: { RTP: { ...c.totals.rtp }, RTCP: { ...c.totals.rtcp } },
+    // rtprelay: a re-offer waiting for its answer (absent when none is).
+    ...(c.pending ? { 'pending offer': { 'from-tag': c.pending.offererTag, since: secs(c.pending.sinceMs) } } : {}),
   };
 }

@@ -5,8 +5,9 @@ import type { Logger } from 'pino';
 import type { LogicalInterface } from '../config/load.js';
 import type { MediaPlane, PlaneEvent, SocketStats } from '../../media/plane.js';
 import { SessionError } from './errors.js';
-import type { Call, DeleteOptions, MediaState, OfferAnswerOptions, Participant, QueryOptions } from './model.js';
-import { applyAnswer, applyOffer, forwardPlans as forwardPlansOf, type OfferAnswerContext } from './offer-answer.js';
+import type { Call, DeleteOptions, LocalPair, MediaState, OfferAnswerOptions, Participant, QueryOptions } from './model.js';
+import { applyAnswer, applyOffer, LOOP_PROTECT_ID, type OfferAnswerContext } from './offer-answer.js';
+import { allSockets, callPlans, legOf, oldLegs, opensTransaction, pairsOf, socketIds, type Leg } from './dialogue.js';
 import { parseSdp } from './sdp.js';
 
 export interface SessionConfig {
@@ -27,6 +28,8 @@ export interface StreamSnapshot {
   stats: { packets: number; bytes: number; errors: number; dropped: number; lastPacketMs: number };
   ssrc: number | null;
   rtcpMuxed: boolean;
+  /** The committed state's leg, or one that a pending re-offer opened. */
+  leg: Leg;
 }
 
 export interface MediaSnapshot {
@@ -40,6 +43,8 @@ export interface MediaSnapshot {
   mediaHandover: boolean;
   initialized: boolean;
   streams: StreamSnapshot[];
+  /** Committed legs a pending re-offer replaced; they relay until it is answered or rolled back. */
+  oldStreams: StreamSnapshot[];
 }
 
 export interface ParticipantSnapshot {
@@ -58,6 +63,8 @@ export interface CallSnapshot {
   lastSignalMs: number;
   participants: ParticipantSnapshot[];
   totals: { rtp: Counter; rtcp: Counter };
+  /** A re-offer waiting for its answer: who sent it and since when. */
+  pending: { offererTag: string; sinceMs: number } | null;
 }
 
 interface Counter { packets: number; bytes: number; errors: number }
@@ -70,6 +77,11 @@ export interface TableTotals {
 }
 
 export type OfferResult = { sdp: string } | { sdp: string; unchanged: true };
+
+export type DeleteResult =
+  | { found: false; snapshot: null }
+  /** `rolledBack`: a pending re-offer was undone and the call kept; `nothingPending`: `rollback` asked, nothing to undo. */
+  | { found: true; snapshot: CallSnapshot | null; rolledBack?: boolean; nothingPending?: boolean };
 
 export class CallTable {
   private readonly calls = new Map<string, Call>();
@@ -125,9 +137,28 @@ export class CallTable {
   }
 
   private track(call: Call): void {
-    for (const p of call.participants) for (const m of p.medias) {
-      if (m?.local) { this.socketOwner.set(m.local.rtp, call.callId); this.socketOwner.set(m.local.rtcp, call.callId); }
-    }
+    for (const id of allSockets(call)) this.socketOwner.set(id, call.callId);
+  }
+
+  /** Replaced legs stop relaying now and close after delete-delay (at once with 0). */
+  private retire(call: Call, pairs: LocalPair[]): void {
+    if (!pairs.length) return;
+    const delayMs = this.cfg.timeouts.deleteDelayS * 1000;
+    if (delayMs <= 0) { this.closeSockets(pairs.flatMap((l) => [l.rtp, l.rtcp])); return; }
+    (call.retiring ??= []).push(...pairs.map((l) => ({ rtp: l.rtp, rtcp: l.rtcp, atMs: this.clock.nowMs + delayMs })));
+  }
+
+  /** Puts back the committed state of a pending re-offer; the legs only it opened close at once. */
+  private rollbackPending(call: Call, why: string): void {
+    const pending = call.pending;
+    if (!pending) return;
+    const keep = new Set(socketIds(pending.committed));
+    const dropped = socketIds(call.participants).filter((id) => !keep.has(id));
+    call.participants = pending.committed;
+    call.pending = null;
+    this.plane.install(callPlans(call));
+    this.closeSockets(dropped);
+    this.log.info({ callId: call.callId, offererTag: pending.offererTag, why }, 're-offer rolled back');
   }
 
   private closeSockets(ids: number[]): void {
@@ -137,7 +168,10 @@ export class CallTable {
 
   async offer(opts: OfferAnswerOptions): Promise<OfferResult> {
     // loop-protect: an SDP that already passed through us comes back untouched, and no call is made.
-    if (opts.flags.has('loop-protect') && /^a=rtpengine:/m.test(opts.sdp)) return { sdp: opts.sdp, unchanged: true };
+    // Only our own marker is a loop; another relay's a=rtpengine passes on (as in rtpengine).
+    if (opts.flags.has('loop-protect') && new RegExp(`^a=rtpengine:${LOOP_PROTECT_ID}\\r?$`, 'm').test(opts.sdp)) {
+      return { sdp: opts.sdp, unchanged: true };
+    }
     return this.exclusive(opts.callId, async () => {
       let call = this.calls.get(opts.callId);
       const isNew = call === undefined;
@@ -154,15 +188,23 @@ export class CallTable {
       }
       // Identical retransmitted offer (session refresh): same SDP back, nothing changes.
       const a = call.participants.find((p) => p.tag === opts.fromTag);
-      if (a && a.sdpIn === opts.sdp && a.sdpOut !== null && opts.toTag === null && a.peerId !== null
-        && (opts.viaBranch === null || call.participants.find((p) => p.id === a.peerId)?.viaBranch === opts.viaBranch)) {
+      const peer = a?.peerId == null ? undefined : call.participants.find((p) => p.id === a.peerId);
+      if (a && a.sdpIn === opts.sdp && a.sdpOut !== null && peer && (opts.toTag === null || opts.toTag === peer.tag)
+        && (opts.viaBranch === null || peer.viaBranch === opts.viaBranch)) {
         call.lastSignalMs = this.clock.nowMs;
         return { sdp: a.sdpOut };
       }
       const snapshot = isNew ? null : structuredClone(call);
+      // A re-offer on an established dialogue keeps the committed state beside it until answered.
+      const opens = !isNew && !call.pending && opts.fromTag !== '' && opensTransaction(call, opts);
+      const committed = opens ? structuredClone(call.participants) : call.pending?.committed ?? null;
       const retired: number[] = [];
       try {
         const sdp = await applyOffer(this.context(retired), call, opts);
+        if (opens) {
+          call.pending = { committed: committed!, offererTag: opts.fromTag, sinceMs: this.clock.nowMs };
+          this.log.info({ callId: call.callId, fromTag: opts.fromTag }, 're-offer pending');
+        }
         if (isNew) {
           this.calls.set(call.callId, call);
           this.created++;
@@ -172,7 +214,10 @@ export class CallTable {
         call.deleteReason = null;
         call.lastSignalMs = this.clock.nowMs;
         this.track(call);
-        this.closeSockets(retired);
+        // Legs the re-offer replaced stay open while they are committed ones (old legs relay).
+        const keep = new Set(committed ? socketIds(committed) : []);
+        this.closeSockets(retired.filter((id) => !keep.has(id)));
+        this.plane.install(callPlans(call));
         return { sdp };
       } catch (e) {
         this.rollback(call, snapshot);
@@ -186,7 +231,9 @@ export class CallTable {
       const call = this.calls.get(opts.callId);
       if (!call || call.deleteAtMs !== null && call.deleteAtMs <= this.clock.nowMs) throw new SessionError('NO_CALL', 'unknown call-id');
       const b = call.participants.find((p) => p.tag === opts.toTag);
-      if (b && b.sdpIn === opts.sdp && b.sdpOut !== null) {
+      const a = call.participants.find((p) => p.tag === opts.fromTag);
+      // Identical re-answer: nothing changes, unless it completes a re-offer or picks another fork.
+      if (b && b.sdpIn === opts.sdp && b.sdpOut !== null && !call.pending && a?.peerId === b.id && b.peerId === a.id) {
         call.lastSignalMs = this.clock.nowMs;
         return { sdp: b.sdpOut };
       }
@@ -196,7 +243,16 @@ export class CallTable {
         const sdp = await applyAnswer(this.context(retired), call, opts);
         call.lastSignalMs = this.clock.nowMs;
         this.track(call);
-        this.closeSockets(retired);
+        // Commit: legs of the committed state or of the last offer that are no longer used stop,
+        // and their ports go back after delete-delay.
+        const live = new Set(socketIds(call.participants));
+        const before = [...pairsOf(snapshot.participants), ...pairsOf(call.pending?.committed ?? [])];
+        const seen = new Set<number>();
+        const old = before.filter((l) => !live.has(l.rtp) && !seen.has(l.rtp) && seen.add(l.rtp));
+        if (call.pending) this.log.info({ callId: call.callId, offererTag: call.pending.offererTag }, 're-offer committed');
+        call.pending = null;
+        this.retire(call, old);
+        this.plane.install(callPlans(call));
         this.log.info({ callId: call.callId, fromTag: opts.fromTag, toTag: opts.toTag }, 'call answered');
         return { sdp };
       } catch (e) {
@@ -209,16 +265,16 @@ export class CallTable {
   /** Puts a call back as it was before a failed command, closing sockets the command opened. */
   private rollback(call: Call, snapshot: Call | null): void {
     const before = new Set<number>();
-    if (snapshot) for (const id of socketsOf(snapshot)) before.add(id);
-    this.closeSockets(socketsOf(call).filter((id) => !before.has(id)));
+    if (snapshot) for (const id of allSockets(snapshot)) before.add(id);
+    this.closeSockets(allSockets(call).filter((id) => !before.has(id)));
     if (snapshot) {
       Object.assign(call, snapshot);
-      this.plane.install(call.participants.flatMap((p) => planAll(call, p)));
+      this.plane.install(callPlans(call));
     }
   }
 
   /** Returns the call's snapshot taken before the delete (rtpengine's delete reply), or null. */
-  async delete(opts: DeleteOptions): Promise<{ found: boolean; snapshot: CallSnapshot | null }> {
+  async delete(opts: DeleteOptions): Promise<DeleteResult> {
     return this.exclusive(opts.callId, async () => {
       const call = this.calls.get(opts.callId);
       if (!call) return { found: false, snapshot: null };
@@ -232,12 +288,25 @@ export class CallTable {
           const others = call.participants.filter((p) => p !== a && p.viaBranch !== opts.viaBranch);
           if (forks.length && others.length) target = forks;
         }
-        if (opts.toTag !== null && !call.participants.some((p) => p.tag === opts.toTag)) return { found: false, snapshot: null };
+        if (opts.toTag !== null) {
+          const b = call.participants.find((p) => p.tag === opts.toTag);
+          if (!b) return { found: false, snapshot: null };
+          // A losing fork (not the branch the caller is paired with) goes alone.
+          if (b !== a && b.peerId === a.id && a.peerId !== b.id && !call.pending) target = [b];
+        }
       }
       const snapshot = opts.fromTag !== null ? this.snapshot(call) : null;
       if (target) {
         this.removeParticipants(call, target);
         return { found: true, snapshot };
+      }
+      // A delete while a re-offer is pending is that re-offer's failure (Kamailio's
+      // rtpengine_manage() deletes on a 4xx-6xx reply): back to the committed state, call kept.
+      if (opts.rollback === 'only' && !call.pending) return { found: true, snapshot, nothingPending: true };
+      if (call.pending && (opts.rollback === 'auto' || opts.rollback === 'only')) {
+        this.rollbackPending(call, 'delete');
+        call.lastSignalMs = this.clock.nowMs;
+        return { found: true, snapshot, rolledBack: true };
       }
       const delayS = opts.deleteDelayS ?? this.cfg.timeouts.deleteDelayS;
       if (delayS <= 0) this.destroy(call, 'delete');
@@ -251,14 +320,14 @@ export class CallTable {
 
   private removeParticipants(call: Call, gone: Participant[]): void {
     const ids = new Set(gone.map((p) => p.id));
-    this.closeSockets(gone.flatMap((p) => p.medias.flatMap((m) => (m?.local ? [m.local.rtp, m.local.rtcp] : []))));
     call.participants = call.participants.filter((p) => !ids.has(p.id));
     for (const p of call.participants) {
       if (p.peerId !== null && ids.has(p.peerId)) {
         p.peerId = call.participants.find((q) => q.peerId === p.id)?.id ?? null;
       }
     }
-    this.plane.install(call.participants.flatMap((p) => planAll(call, p)));
+    this.plane.install(callPlans(call));
+    this.closeSockets(socketIds(gone));
     this.log.info({ callId: call.callId, tags: gone.map((p) => p.tag), viaBranches: gone.map((p) => p.viaBranch) }, 'branch deleted');
   }
 
@@ -272,7 +341,7 @@ export class CallTable {
       const snap = this.snapshot(call);
       for (const l of this.endedListeners) l(snap, reason);
     }
-    this.closeSockets(socketsOf(call));
+    this.closeSockets(allSockets(call));
     this.calls.delete(call.callId);
     this.ended[reason] = (this.ended[reason] ?? 0) + 1;
     this.log.info({ callId: call.callId, reason, durationMs: this.clock.nowMs - call.createdMs }, 'call ended');
@@ -298,7 +367,8 @@ export class CallTable {
   }
 
   snapshot(call: Call, onlyTag: string | null = null): CallSnapshot {
-    const ids = socketsOf(call);
+    const ids = allSockets(call);
+    const leg = legOf(call);
     const stats = new Map<number, SocketStats>(this.plane.stats(ids).map((s) => [s.id, s]));
     const totals = { rtp: { packets: 0, bytes: 0, errors: 0 }, rtcp: { packets: 0, bytes: 0, errors: 0 } };
     const tagOf = (id: number | null): string[] => {
@@ -322,8 +392,10 @@ export class CallTable {
         stats: { ...counters, dropped: st?.dropped ?? 0, lastPacketMs: st?.lastPacketMs ?? 0 },
         ssrc: st?.ssrc ?? null,
         rtcpMuxed: muxed,
+        leg: id === null ? 'committed' : leg(id),
       };
     };
+    const old = oldLegs(call);
     const participants = call.participants
       .filter((p) => onlyTag === null || p.tag === onlyTag || call.participants.find((q) => q.tag === onlyTag)?.peerId === p.id)
       .map((p): ParticipantSnapshot => ({
@@ -333,13 +405,18 @@ export class CallTable {
           asymmetric: p.flags.asymmetric, strictSource: p.flags.strictSource, mediaHandover: p.flags.mediaHandover,
           initialized: m.remoteRtp !== null,
           streams: [stream(m, 'rtp', p), stream(m, 'rtcp', p)],
+          oldStreams: old.filter((o) => o.participantTag === p.tag && o.mediaIndex === m.index).flatMap((o) => {
+            const cm = call.pending!.committed.find((q) => q.tag === p.tag)!.medias[m.index - 1]!;
+            return [{ ...stream(cm, 'rtp', p), leg: 'committed' as const }, { ...stream(cm, 'rtcp', p), leg: 'committed' as const }];
+          }),
         })),
       }));
     // Totals cover the whole call, whichever participants are shown.
     if (onlyTag !== null) for (const p of call.participants) if (!participants.some((x) => x.tag === p.tag)) {
       for (const m of p.medias) if (m) { stream(m, 'rtp', p); stream(m, 'rtcp', p); }
     }
-    return { callId: call.callId, createdMs: call.createdMs, lastSignalMs: call.lastSignalMs, participants, totals };
+    const pending = call.pending ? { offererTag: call.pending.offererTag, sinceMs: call.pending.sinceMs } : null;
+    return { callId: call.callId, createdMs: call.createdMs, lastSignalMs: call.lastSignalMs, participants, totals, pending };
   }
 
   /**
@@ -349,6 +426,15 @@ export class CallTable {
   sweep(nowMs: number): void {
     const t = this.cfg.timeouts;
     for (const call of [...this.calls.values()]) {
+      if (call.retiring?.length) {
+        const due = call.retiring.filter((r) => r.atMs <= nowMs);
+        call.retiring = call.retiring.filter((r) => r.atMs > nowMs);
+        this.closeSockets(due.flatMap((r) => [r.rtp, r.rtcp]));
+      }
+      // An unanswered re-offer times out into the committed state, not the end of the call.
+      if (call.pending && call.deleteAtMs === null && t.offerTimeoutS > 0 && nowMs - call.pending.sinceMs >= t.offerTimeoutS * 1000) {
+        this.rollbackPending(call, 'offer-timeout');
+      }
       if (call.deleteAtMs !== null) {
         if (call.deleteAtMs <= nowMs) this.destroy(call, call.deleteReason ?? 'delete');
         continue;
@@ -374,11 +460,3 @@ export class CallTable {
   }
 }
 
-function socketsOf(call: Call): number[] {
-  return call.participants.flatMap((p) => p.medias.flatMap((m) => (m?.local ? [m.local.rtp, m.local.rtcp] : [])));
-}
-
-function planAll(call: Call, p: Participant) {
-  const peer = p.peerId === null ? null : call.participants.find((q) => q.id === p.peerId) ?? null;
-  return forwardPlansOf(p, peer);
-}

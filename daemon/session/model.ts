@@ -28,6 +28,8 @@ export interface MediaState {
   local: LocalPair | null;
   direction: Direction;
   rtcpMux: boolean;
+  /** The offer that created this media asked `rtcp-mux: [reject]`: the answer must not accept mux back. */
+  rtcpMuxReject?: boolean;
   /** Payload types this party offered or answered. */
   payloadTypes: number[];
   /** The party's SDP had port 0 for this section. */
@@ -79,7 +81,25 @@ export interface Call {
   deleteAtMs: number | null;
   /** Why it is being deleted (logged and counted). */
   deleteReason: string | null;
+  /** A re-offer on the established dialogue that has not been answered yet (see dialogue.ts). */
+  pending?: PendingOffer | null;
+  /** Sockets of replaced legs: they no longer relay and close at `atMs` (delete-delay). */
+  retiring?: RetiringPair[];
 }
+
+/**
+ * A re-offer in flight. `committed` is the participants as the last completed offer/answer
+ * left them: the answer drops it (commit), a failure puts it back (rollback). Its sockets that
+ * the re-offer replaced stay open and keep relaying until then.
+ */
+export interface PendingOffer {
+  committed: Participant[];
+  /** Tag of the party that sent the re-offer. */
+  offererTag: string;
+  sinceMs: number;
+}
+
+export interface RetiringPair { rtp: number; rtcp: number; atMs: number }
 
 /** Everything offer and answer take, already typed (control/params.ts maps NG keys onto it). */
 export interface OfferAnswerOptions {
@@ -109,6 +129,12 @@ export interface DeleteOptions {
   toTag: string | null;
   viaBranch: string | null;
   fatal: boolean;
+  /**
+   * What to do with a re-offer pending on an established dialogue: `auto` rolls it back (the
+   * first delete after a re-offer is its failure), `only` rolls back and never ends the call,
+   * `never` (and leaving it out, as operator actions do) ends the call whatever is pending.
+   */
+  rollback?: 'auto' | 'only' | 'never';
   /** Seconds; null: the daemon's --delete-delay. */
   deleteDelayS: number | null;
 }

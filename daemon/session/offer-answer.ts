@@ -216,7 +216,7 @@ function iceFor(m: MediaState, local: LocalPair, hasIce: boolean, opts: OfferAns
 }
 
 /** Which participant an offer from `a` is aimed at (forks are told apart by via-branch). */
-function offerTarget(call: Call, a: Participant, opts: OfferAnswerOptions): Participant | null {
+export function offerTarget(call: Call, a: Participant, opts: OfferAnswerOptions): Participant | null {
   if (opts.toTag) {
     const b = call.participants.find((p) => p.tag === opts.toTag && p !== a);
     if (b) return b;
@@ -261,6 +261,7 @@ export async function applyOffer(ctx: OfferAnswerContext, call: Call, opts: Offe
     }
     bm.local ??= await openLocal(ctx, bAddr, opts.mediaAddress);
     bm.type = am.type;
+    am.rtcpMuxReject = opts.rtcpMux.has('reject');
     const mux = am.remoteRtp !== null && mi.rtcpMux;
     const wantMux = (mux && !opts.rtcpMux.has('demux')) || opts.rtcpMux.has('offer') || opts.rtcpMux.has('require');
     const proto = opts.transportProtocol ?? mi.proto;
@@ -333,7 +334,7 @@ export async function applyAnswer(ctx: OfferAnswerContext, call: Call, opts: Off
     const offered = offer.medias[mi.index];
     // The offerer gets mux back when it offered it and did not refuse it with `reject`, and
     // the answerer took it, or we took it off towards the answerer (`demux`).
-    const aMux = offered !== undefined && offered.in.rtcpMux && !opts.rtcpMux.has('reject')
+    const aMux = offered !== undefined && offered.in.rtcpMux && !opts.rtcpMux.has('reject') && am.rtcpMuxReject !== true
       && (mi.rtcpMux || !offered.out.rtcpMux);
     bm.rtcpMux = mi.rtcpMux;
     am.rtcpMux = aMux;

@@ -277,12 +277,7 @@ export const SCENARIOS: Scenario[] = [
   { name: 'loop-protect', about: 'a=rtpengine added; a looped SDP comes back unchanged', steps: [
     offer(A(), { flags: ['loop-protect'] }),
     offer(A({ session: ['a=rtpengine:looped0000001'] }), { flags: ['loop-protect'], 'from-tag': 'loopB' }),
-  ], allow: [{
-    step: 1, skip: true,
-    // NOT YET IMPLEMENTED in call-table.ts: it treats any a=rtpengine as a loop; rtpengine only
-    // its own id (offer-answer.ts LOOP_PROTECT_ID) and passes another relay's marker on.
-    why: 'a foreign a=rtpengine marker is taken for a loop',
-  }] },
+  ] },
   { name: 'loop-protect-looped', about: 'our own SDP offered back to us comes back unchanged', steps: [
     offer(A(), { flags: ['loop-protect'] }),
     { command: 'offer', 'from-tag': 'loopB', sdp: { 'from-reply': 0 }, flags: ['loop-protect'] },
@@ -321,12 +316,7 @@ export const SCENARIOS: Scenario[] = [
   ] },
   { name: 'rtcp-mux-reject', about: 'reject: not accepted back towards the offerer', steps: [
     offer(A({ extra: ['a=rtcp-mux'] }), { 'rtcp-mux': ['reject'] }), answer(B({ extra: ['a=rtcp-mux'] })),
-  ], allow: [{
-    step: 1, skip: true,
-    // NOT YET IMPLEMENTED: `reject` is given with the offer, and the session model keeps no
-    // per-media note of it for the answer (needs a field in daemon/session/model.ts).
-    why: 'rtcp-mux reject is not remembered from the offer to the answer',
-  }] },
+  ] },
   // --- ICE ----------------------------------------------------------------------------------
   { name: 'ice-remove-webrtc', about: 'browser to plain phone with ICE removed', steps: [
     offer(browser({ video: true }), { ICE: 'remove', 'rtcp-mux': ['demux'] }),

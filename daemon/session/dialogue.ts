@@ -1,0 +1,93 @@
+// Re-offer transactions on an established dialogue, on plain call state: when a re-offer
+// opens a pending state beside the committed one, which sockets belong to which, and the full
+// set of socket plans for a call (live legs, old legs still relaying, retiring legs stopped).
+// The call table applies these; nothing here touches sockets or NG wording.
+import type { SocketPlan } from '../../media/plane.js';
+import type { Call, LocalPair, OfferAnswerOptions, Participant } from './model.js';
+import { forwardPlans } from './offer-answer.js';
+
+export type Leg = 'committed' | 'pending';
+
+function peerOf(ps: readonly Participant[], p: Participant): Participant | null {
+  return p.peerId === null ? null : ps.find((q) => q.id === p.peerId) ?? null;
+}
+
+export function pairsOf(ps: readonly Participant[]): LocalPair[] {
+  return ps.flatMap((p) => p.medias.flatMap((m) => (m?.local ? [m.local] : [])));
+}
+
+export function socketIds(ps: readonly Participant[]): number[] {
+  return pairsOf(ps).flatMap((l) => [l.rtp, l.rtcp]);
+}
+
+/** Every socket the call holds: live legs, committed legs a pending re-offer replaced, retiring legs. */
+export function allSockets(call: Call): number[] {
+  const ids = new Set(socketIds(call.participants));
+  if (call.pending) for (const id of socketIds(call.pending.committed)) ids.add(id);
+  for (const r of call.retiring ?? []) { ids.add(r.rtp); ids.add(r.rtcp); }
+  return [...ids];
+}
+
+/**
+ * Whether an offer from `fromTag` is a re-offer on an established dialogue: its sender and the
+ * party it is aimed at have both completed an offer/answer with each other. Only then is there
+ * a committed state to fall back to; a failed initial offer ends the call.
+ */
+export function opensTransaction(call: Call, opts: OfferAnswerOptions): boolean {
+  if (call.answeredMs === null) return false;
+  const a = call.participants.find((p) => p.tag === opts.fromTag);
+  if (!a || a.sdpIn === null) return false;
+  const b = peerOf(call.participants, a);
+  if (!b || b.tag === '' || b.sdpIn === null || b.peerId !== a.id) return false;
+  if (opts.toTag !== null && opts.toTag !== b.tag) return false;
+  return opts.viaBranch === null || b.viaBranch === null || b.viaBranch === opts.viaBranch;
+}
+
+/** Which leg each live socket belongs to while a re-offer is pending (shared sockets are committed). */
+export function legOf(call: Call): (id: number) => Leg {
+  if (!call.pending) return () => 'committed';
+  const committed = new Set(socketIds(call.pending.committed));
+  return (id) => (committed.has(id) ? 'committed' : 'pending');
+}
+
+/** Committed legs that a pending re-offer replaced: they still relay until the answer or the rollback. */
+export function oldLegs(call: Call): { participantTag: string; mediaIndex: number; local: LocalPair }[] {
+  if (!call.pending) return [];
+  const live = new Set(socketIds(call.participants));
+  return call.pending.committed.flatMap((p) => p.medias.flatMap((m) => (m?.local && !live.has(m.local.rtp)
+    ? [{ participantTag: p.tag, mediaIndex: m.index, local: m.local }] : [])));
+}
+
+/**
+ * The plans of every socket of the call. A party receives only from the participant it is
+ * paired with (the branch that answered last), so a losing fork's early media stops reaching
+ * the caller. While a re-offer is pending, the committed legs it replaced keep relaying into
+ * the live ones; retiring legs forward nothing.
+ */
+export function callPlans(call: Call): SocketPlan[] {
+  const plans: SocketPlan[] = [];
+  const seen = new Set<number>();
+  const add = (ps: readonly Participant[], onlyNew: boolean): void => {
+    for (const p of ps) {
+      const peer = peerOf(ps, p);
+      const mutual = peer !== null && peer.peerId === p.id;
+      for (const plan of forwardPlans(p, peer)) {
+        if (onlyNew && seen.has(plan.id)) continue;
+        seen.add(plan.id);
+        plans.push(mutual ? plan : { ...plan, forward: false });
+      }
+    }
+  };
+  add(call.participants, false);
+  if (call.pending) add(call.pending.committed, true);
+  for (const r of call.retiring ?? []) {
+    for (const [id, kind] of [[r.rtp, 'rtp'], [r.rtcp, 'rtcp']] as const) {
+      if (seen.has(id)) continue;
+      plans.push({
+        id, kind, remote: null, sink: null, forward: false, asymmetric: false, strictSource: false,
+        mediaHandover: false, payloadTypes: [], rtcpMux: false, rtcpSink: null,
+      });
+    }
+  }
+  return plans;
+}
