@@ -2,11 +2,15 @@
 // rtprelay's entry point: reads the configuration, starts the media plane, the session core and
 // the control transports, and stops them in the reverse order on a signal.
 import dgram from 'node:dgram';
-import { unlinkSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { ConfigError, helpText, loadConfig, type Config } from './config/load.js';
 import { createLogger } from './log.js';
 import { CallTable } from './session/call-table.js';
 import { LocalMediaPlane } from '../media/relay.js';
+import { WorkerMediaPlane } from '../media/worker-plane.js';
+import type { MediaPlane } from '../media/plane.js';
+import type { Logger } from 'pino';
 import { NgServer } from '../control/ng-server.js';
 import type { CommandContext } from '../control/commands/context.js';
 import { Operations } from './operations.js';
@@ -44,7 +48,24 @@ async function main(): Promise<void> {
   const clock = { nowMs: Date.now() };
   // The packet path reads a cached clock; a quarter second is plenty for one-second timeouts.
   const tick = setInterval(() => { clock.nowMs = Date.now(); }, 250);
-  const plane = new LocalMediaPlane(cfg.ports, clock, addresses);
+  const files = raiseFileLimit(log);
+  logCallCapacity(log, cfg, addresses.length, files);
+  let plane: MediaPlane;
+  if (cfg.mediaWorkers > 0) {
+    try {
+      const wp = await WorkerMediaPlane.start(cfg.ports, cfg.mediaWorkers, addresses, {
+        onNotice: (msg, fields) => (msg === 'media worker restarted' ? log.info(fields, msg) : log.error(fields, msg)),
+      });
+      if (cfg.testHooks) process.on('SIGUSR2', () => wp.crashWorker(0));
+      log.info({ workers: wp.workerCount }, 'media workers started');
+      plane = wp;
+    } catch (e) {
+      clearInterval(tick);
+      return fail(`cannot start media workers: ${(e as Error).message}`, e);
+    }
+  } else {
+    plane = new LocalMediaPlane(cfg.ports, clock, addresses);
+  }
   const table = new CallTable(cfg, plane, log.child({ sub: 'session' }), clock);
   const sweep = setInterval(() => table.sweep(Date.now()), 1000);
   const ctx: CommandContext = {
@@ -120,6 +141,47 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => onSignal('SIGTERM'));
   process.on('SIGINT', () => onSignal('SIGINT'));
+}
+
+/** The soft and hard open-file limits (/proc/self/limits), or null where there is no /proc. */
+function fileLimits(): { soft: number; hard: number } | null {
+  try {
+    const m = /^Max open files\s+(\S+)\s+(\S+)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
+    if (!m) return null;
+    const n = (v: string): number => (v === 'unlimited' ? Infinity : Number(v));
+    return { soft: n(m[1]!), hard: n(m[2]!) };
+  } catch { return null; }
+}
+
+/**
+ * Node cannot call setrlimit; prlimit(1) can raise our own soft open-file limit up to the hard one
+ * (no privilege needed for that). Returns the soft limit in force afterwards.
+ */
+function raiseFileLimit(log: Logger): number | null {
+  const before = fileLimits();
+  if (!before) return null;
+  if (before.soft < before.hard) {
+    const to = before.hard === Infinity ? 'unlimited' : String(before.hard);
+    try {
+      execFileSync('prlimit', ['--pid', String(process.pid), `--nofile=${to}:${to}`], { stdio: 'ignore', timeout: 2000 });
+    } catch { /* no prlimit: keep the soft limit, reported below */ }
+  }
+  const after = fileLimits() ?? before;
+  log.info({ soft: before.soft, hard: before.hard, now: after.soft }, after.soft > before.soft ? 'open-file limit raised' : 'open-file limit');
+  return after.soft;
+}
+
+/** Says which of the port range and the open-file limit caps the number of calls (4 sockets per audio call). */
+function logCallCapacity(log: Logger, cfg: Config, addressCount: number, fileLimit: number | null): void {
+  const first = cfg.ports.min % 2 === 0 ? cfg.ports.min : cfg.ports.min + 1;
+  const pairs = Math.floor((cfg.ports.max - first + 1) / 2);
+  // One audio call: a pair towards each party, on one address each.
+  const byPorts = Math.floor((pairs * Math.max(1, addressCount)) / 2);
+  const byFiles = fileLimit === null || fileLimit === Infinity ? Infinity : Math.max(0, Math.floor((fileLimit - 100) / 4));
+  const cap = byFiles < byPorts ? 'open-file limit' : 'port range';
+  const fields = { byPorts, byFiles: byFiles === Infinity ? null : byFiles, cap };
+  if (byFiles < byPorts) log.warn(fields, 'the open-file limit, not the port range, caps the number of calls (raise ulimit -n / LimitNOFILE)');
+  else log.info(fields, 'the port range caps the number of calls');
 }
 
 /** Whether a media socket can be bound on `address` (it is local): null, or the error. */

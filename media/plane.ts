@@ -56,15 +56,24 @@ export interface SocketStats {
 /** Things the plane reports: state changes only, never per packet. */
 export type PlaneEvent =
   | { type: 'learned'; id: SocketId; remote: Endpoint; previous: Endpoint | null }
-  | { type: 'confirmed'; id: SocketId; remote: Endpoint };
+  | { type: 'confirmed'; id: SocketId; remote: Endpoint }
+  /**
+   * A media worker died: these sockets are gone (their ports are free again). The session must end
+   * the calls that used them; the plane goes on serving new calls.
+   */
+  | { type: 'lost'; ids: SocketId[]; reason: string };
 
 export class NoPortsError extends Error {
   constructor(address: string) { super(`no free media port on ${address}`); }
 }
 
 export interface MediaPlane {
-  /** Binds an RTP/RTCP pair on `address`; rejects with NoPortsError when the range is used up. */
-  openPair(address: string): Promise<OpenedPair>;
+  /**
+   * Binds an RTP/RTCP pair on `address`; rejects with NoPortsError when the range is used up.
+   * `group` (the call-id) keeps the sockets of one call together: a forwarding plan links only
+   * sockets opened with the same group (they live in the same media worker).
+   */
+  openPair(address: string, group?: string): Promise<OpenedPair>;
   /** Installs or replaces the plan of each socket named. */
   install(plans: readonly SocketPlan[]): void;
   /** Closes the sockets; their ports go back to the pool once closed. */

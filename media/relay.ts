@@ -5,6 +5,9 @@ import dgram from 'node:dgram';
 import { isIP } from 'node:net';
 import { PortPool } from './port-pool.js';
 import {
+  C_BYTES, C_DROPPED, C_ERRORS, C_LAST_MS, C_PACKETS, C_SSRC, CounterSlots, type Slot,
+} from './counters.js';
+import {
   NoPortsError, type Endpoint, type MediaPlane, type OpenedPair, type PlaneEvent, type SocketId,
   type SocketPlan, type SocketStats,
 } from './plane.js';
@@ -41,13 +44,18 @@ interface RelaySocket {
   candPort: number;
   candSsrc: number;
   candCount: number;
-  ssrc: number;
   hasSsrc: boolean;
-  packets: number;
-  bytes: number;
-  errors: number;
-  dropped: number;
-  lastPacketMs: number;
+  /** packets, bytes, errors, dropped, lastPacketMs, ssrc: see counters.ts (shared with the main thread in a worker). */
+  slot: Slot;
+  c: Float64Array;
+}
+
+export interface LocalPlaneOptions {
+  /** Socket ids are idStart, idStart + idStep, …: a worker's ids never collide with another's. */
+  idStart?: number;
+  idStep?: number;
+  /** Where the per-socket counters live (shared memory in a media worker). */
+  counters?: CounterSlots;
 }
 
 const ANY_PT = new Uint8Array(128).fill(1);
@@ -56,13 +64,19 @@ export class LocalMediaPlane implements MediaPlane {
   private readonly pools = new Map<string, PortPool>();
   private readonly sockets = new Map<SocketId, RelaySocket>();
   private readonly listeners: ((ev: PlaneEvent) => void)[] = [];
-  private nextId = 1;
+  private nextId: number;
+  private readonly idStep: number;
+  private readonly counters: CounterSlots;
 
   constructor(
     private readonly range: { min: number; max: number },
     private readonly clock: Clock,
     addresses: readonly string[] = [],
+    opts: LocalPlaneOptions = {},
   ) {
+    this.nextId = opts.idStart ?? 1;
+    this.idStep = opts.idStep ?? 1;
+    this.counters = opts.counters ?? new CounterSlots(false);
     // Pools of the configured addresses exist from the start, so `statistics` shows them unused.
     for (const a of addresses) this.pool(a);
   }
@@ -100,20 +114,23 @@ export class LocalMediaPlane implements MediaPlane {
   private bind(address: string, port: number, kind: 'rtp' | 'rtcp'): Promise<RelaySocket> {
     const v6 = isIP(address) === 6;
     const sock = dgram.createSocket({ type: v6 ? 'udp6' : 'udp4', ipv6Only: v6 });
+    const id = this.nextId;
+    this.nextId += this.idStep;
+    const slot = this.counters.alloc();
     const s: RelaySocket = {
-      id: this.nextId++, sock, localAddress: address, localPort: port, kind,
+      id, sock, localAddress: address, localPort: port, kind,
       remoteAddr: null, remotePort: 0, sink: null, rtcpSink: null, forward: false, asymmetric: false, strictSource: false,
       mediaHandover: false, payloadTypes: ANY_PT, rtcpMux: false, sdpAddr: null, sdpPort: 0, closed: false,
-      confirmed: false, candAddr: null, candPort: 0, candSsrc: 0, candCount: 0, ssrc: 0, hasSsrc: false,
-      packets: 0, bytes: 0, errors: 0, dropped: 0, lastPacketMs: 0,
+      confirmed: false, candAddr: null, candPort: 0, candSsrc: 0, candCount: 0, hasSsrc: false,
+      slot, c: slot.view,
     };
     return new Promise((resolve, reject) => {
-      const onError = (err: Error): void => { sock.close(); reject(err); };
+      const onError = (err: Error): void => { sock.close(); this.counters.release(slot); reject(err); };
       sock.once('error', onError);
       sock.bind({ address, port, exclusive: true }, () => {
         sock.off('error', onError);
         // Send errors (unreachable peer, …) arrive here: count, never throw.
-        sock.on('error', () => { s.errors++; });
+        sock.on('error', () => { s.c[C_ERRORS]++; });
         sock.on('message', (buf, rinfo) => this.onPacket(s, buf, rinfo.address, rinfo.port));
         this.sockets.set(s.id, s);
         resolve(s);
@@ -123,25 +140,26 @@ export class LocalMediaPlane implements MediaPlane {
 
   /** The packet path: once per datagram. */
   private onPacket(s: RelaySocket, buf: Buffer, addr: string, port: number): void {
-    s.packets++;
-    s.bytes += buf.length;
+    const c = s.c;
+    c[C_PACKETS]++;
+    c[C_BYTES] += buf.length;
     // RFC 7983: 128..191 is RTP/RTCP. STUN (0..3) and DTLS (20..63) need ICE/DTLS, not set up
     // on a plain stream; anything else, or shorter than an RTCP header, is not media.
-    if (buf.length < 8 || (buf[0]! & 0xc0) !== 0x80) { s.errors++; s.dropped++; return; }
+    if (buf.length < 8 || (buf[0]! & 0xc0) !== 0x80) { c[C_ERRORS]++; c[C_DROPPED]++; return; }
     if (s.remoteAddr !== null && port === s.remotePort && addr === s.remoteAddr) {
       if (!s.confirmed) this.confirm(s);
     } else if (!this.fromOtherSource(s, buf, addr, port)) {
-      s.dropped++;
+      c[C_DROPPED]++;
       return;
     }
     // Only media we accepted keeps the call alive: a stranger's junk must not defeat --timeout.
-    s.lastPacketMs = this.clock.nowMs;
+    c[C_LAST_MS] = this.clock.nowMs;
     const b1 = buf[1]!;
     const isRtcp = b1 >= 192 && b1 <= 223; // RFC 5761 4: RTCP packet types share RTP's PT space
-    if (!s.hasSsrc && !isRtcp && buf.length >= 12) { s.ssrc = buf.readUInt32BE(8); s.hasSsrc = true; }
+    if (!s.hasSsrc && !isRtcp && buf.length >= 12) { c[C_SSRC] = buf.readUInt32BE(8); s.hasSsrc = true; }
     // On a muxed RTP socket, RTCP goes to the peer's RTCP destination.
     const sink = isRtcp && s.rtcpMux && s.rtcpSink !== null ? s.rtcpSink : s.sink;
-    if (sink === null || !s.forward || sink.remoteAddr === null || sink.closed) { s.dropped++; return; }
+    if (sink === null || !s.forward || sink.remoteAddr === null || sink.closed) { c[C_DROPPED]++; return; }
     // dgram reads `buf` on a later tick; it is this datagram's own Buffer and is never reused.
     sink.sock.send(buf, sink.remotePort, sink.remoteAddr);
   }
@@ -153,7 +171,7 @@ export class LocalMediaPlane implements MediaPlane {
    */
   private fromOtherSource(s: RelaySocket, buf: Buffer, addr: string, port: number): boolean {
     if (s.confirmed && s.strictSource) return false;
-    if (!this.validForLearning(s, buf)) { s.errors++; return false; }
+    if (!this.validForLearning(s, buf)) { s.c[C_ERRORS]++; return false; }
     if (s.asymmetric || (s.confirmed && !s.mediaHandover)) return true;
     const ssrc = buf.readUInt32BE(buf[1]! >= 192 && buf[1]! <= 223 ? 4 : 8);
     if (s.candAddr === addr && s.candPort === port && s.candSsrc === ssrc) s.candCount++;
@@ -234,7 +252,9 @@ export class LocalMediaPlane implements MediaPlane {
     // libuv closes the descriptor synchronously, so the next offer can bind the port again.
     if (s.kind === 'rtcp') this.pool(s.localAddress).release(s.localPort - 1);
     return new Promise((resolve) => {
-      try { s.sock.close(() => resolve()); } catch { resolve(); }
+      // The slot goes back once the socket can no longer count into it.
+      const done = (): void => { this.counters.release(s.slot); resolve(); };
+      try { s.sock.close(done); } catch { done(); }
     });
   }
 
@@ -246,11 +266,17 @@ export class LocalMediaPlane implements MediaPlane {
       out.push({
         id, localAddress: s.localAddress, localPort: s.localPort,
         remote: s.remoteAddr === null ? null : { address: s.remoteAddr, port: s.remotePort },
-        confirmed: s.confirmed, packets: s.packets, bytes: s.bytes, errors: s.errors, dropped: s.dropped,
-        lastPacketMs: s.lastPacketMs, ssrc: s.hasSsrc ? s.ssrc : null,
+        confirmed: s.confirmed, packets: s.c[C_PACKETS]!, bytes: s.c[C_BYTES]!, errors: s.c[C_ERRORS]!,
+        dropped: s.c[C_DROPPED]!, lastPacketMs: s.c[C_LAST_MS]!, ssrc: s.hasSsrc ? s.c[C_SSRC]! : null,
       });
     }
     return out;
+  }
+
+  /** Where a socket's counters live (a media worker tells the main thread). */
+  slotOf(id: SocketId): { chunk: number; index: number } | null {
+    const s = this.sockets.get(id);
+    return s ? { chunk: s.slot.chunk, index: s.slot.index } : null;
   }
 
   ports(): { address: string; free: number; total: number }[] {

@@ -26,6 +26,10 @@ export interface Config {
   readonly listenTcpNg: readonly Endpoint[];
   readonly listenHttp: readonly Endpoint[];
   readonly ports: { readonly min: number; readonly max: number };
+  /** Media worker threads; 0 relays in the main thread. */
+  readonly mediaWorkers: number;
+  /** RTPRELAY_TEST_HOOKS=1: SIGUSR2 crashes media worker 0 (integration tests only). */
+  readonly testHooks: boolean;
   readonly timeouts: {
     readonly timeoutS: number; readonly silentTimeoutS: number; readonly finalTimeoutS: number;
     readonly offerTimeoutS: number; readonly deleteDelayS: number;
@@ -258,6 +262,8 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pro
     listenTcpNg: list('listen-tcp-ng').map((v) => parseEndpoint('listen-tcp-ng', v, '0.0.0.0')),
     listenHttp: list('listen-http').map((v) => parseEndpoint('listen-http', v, '127.0.0.1')),
     ports: { min: portMin, max: portMax },
+    mediaWorkers: int('media-workers', get('media-workers')!, 0, 64),
+    testHooks: env.RTPRELAY_TEST_HOOKS === '1',
     timeouts: {
       timeoutS: seconds('timeout'), silentTimeoutS: seconds('silent-timeout'), finalTimeoutS: seconds('final-timeout'),
       offerTimeoutS: seconds('offer-timeout'), deleteDelayS: seconds('delete-delay'),

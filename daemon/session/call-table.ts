@@ -104,6 +104,14 @@ export class CallTable {
   }
 
   private onPlaneEvent(ev: PlaneEvent): void {
+    if (ev.type === 'lost') {
+      // A media worker died with these sockets: their calls cannot carry media any more.
+      const ids = new Set(ev.ids);
+      for (const call of [...this.calls.values()]) {
+        if (socketsOf(call).some((id) => ids.has(id))) this.destroy(call, 'media-lost');
+      }
+      return;
+    }
     const callId = this.socketOwner.get(ev.id) ?? null;
     if (ev.type === 'learned') this.log.info({ callId, socket: ev.id, remote: ev.remote, previous: ev.previous }, 'peer learned');
     else this.log.debug({ callId, socket: ev.id, remote: ev.remote }, 'peer confirmed');
@@ -460,3 +468,7 @@ export class CallTable {
   }
 }
 
+
+function socketsOf(call: Call): number[] {
+  return allSockets(call);
+}

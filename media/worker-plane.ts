@@ -1,0 +1,371 @@
+// The media plane spread over worker threads: each worker runs a LocalMediaPlane over its own
+// slice of the port range (ports never collide) and owns its sockets. The main thread keeps a
+// mirror of each socket (remote, confirmation) and reads the counters from shared memory, so
+// `stats()` needs no round trip. Imports nothing of ours outside media/.
+import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
+import {
+  NoPortsError, type Endpoint, type MediaPlane, type OpenedPair, type PlaneEvent, type SocketId,
+  type SocketPlan, type SocketStats,
+} from './plane.js';
+import { C_BYTES, C_DROPPED, C_ERRORS, C_LAST_MS, C_PACKETS, C_SSRC, SLOT_FIELDS } from './counters.js';
+import type { FromWorker, PortsSnapshot, SlotRef, ToWorker, WorkerInit } from './worker-protocol.js';
+
+interface Mirror {
+  worker: number;
+  group: string | undefined;
+  kind: 'rtp' | 'rtcp';
+  localAddress: string;
+  localPort: number;
+  view: Float64Array;
+  remote: Endpoint | null;
+  confirmed: boolean;
+  sdpKey: string;
+}
+
+interface Opened { pair: OpenedPair; slots: [SlotRef, SlotRef] }
+interface Pending { resolve: (r: Opened) => void; reject: (e: Error) => void }
+
+interface WorkerSlot {
+  index: number;
+  range: { min: number; max: number };
+  worker: Worker | null;
+  /** Everything the worker says comes here, in order; `stats()` drains it synchronously first. */
+  port: MessagePort | null;
+  handle: (m: FromWorker) => void;
+  /** Ready and not dead: may take new sockets. */
+  alive: boolean;
+  generation: number;
+  chunks: Float64Array[];
+  ports: Map<string, { free: number; total: number }>;
+  pending: Map<number, Pending>;
+  /** Why it died, when it did (the 'error' event comes before 'exit'). */
+  failure: string | null;
+  deaths: number[];
+}
+
+/** Generations of a worker get id spaces this far apart, so a respawned worker never reuses an id. */
+const GENERATION_SPAN = 2 ** 36;
+/** A worker that dies more often than this per minute stays dead (crash loop). */
+const MAX_RESPAWNS_PER_MINUTE = 5;
+
+export interface WorkerPlaneOptions {
+  /** Called with one line when a worker dies or is respawned (the plane cannot log). */
+  onNotice?: (msg: string, fields: Record<string, unknown>) => void;
+}
+
+/** Splits [min, max] into `count` slices of whole RTP/RTCP pairs. */
+export function sliceRange(range: { min: number; max: number }, count: number): { min: number; max: number }[] {
+  const first = range.min % 2 === 0 ? range.min : range.min + 1;
+  const pairs = Math.max(0, Math.floor((range.max - first + 1) / 2));
+  const out: { min: number; max: number }[] = [];
+  for (let k = 0; k < count; k++) {
+    const a = Math.floor((k * pairs) / count), b = Math.floor(((k + 1) * pairs) / count);
+    out.push({ min: first + 2 * a, max: first + 2 * b - 1 });
+  }
+  return out;
+}
+
+export class WorkerMediaPlane implements MediaPlane {
+  private readonly workers: WorkerSlot[];
+  private readonly sockets = new Map<SocketId, Mirror>();
+  private readonly groups = new Map<string, { worker: number; sockets: number }>();
+  private readonly listeners: ((ev: PlaneEvent) => void)[] = [];
+  private nextReq = 1;
+  private rr = 0;
+  private stopping = false;
+
+  private constructor(
+    range: { min: number; max: number },
+    count: number,
+    private readonly addresses: readonly string[],
+    private readonly opts: WorkerPlaneOptions,
+  ) {
+    this.workers = sliceRange(range, count).map((r, index) => ({
+      index, range: r, worker: null, port: null, handle: () => undefined, alive: false, generation: 0, chunks: [], ports: new Map(),
+      pending: new Map(), failure: null, deaths: [],
+    }));
+  }
+
+  /** Starts `count` workers (at most one per port pair) and resolves when all are ready. */
+  static async start(range: { min: number; max: number }, count: number, addresses: readonly string[], opts: WorkerPlaneOptions = {}): Promise<WorkerMediaPlane> {
+    const first = range.min % 2 === 0 ? range.min : range.min + 1;
+    const pairs = Math.max(1, Math.floor((range.max - first + 1) / 2));
+    const plane = new WorkerMediaPlane(range, Math.max(1, Math.min(count, pairs)), addresses, opts);
+    await Promise.all(plane.workers.map((w) => plane.spawn(w)));
+    return plane;
+  }
+
+  get workerCount(): number { return this.workers.length; }
+
+  /** Index of the worker that owns a socket (ids carry it). */
+  workerOf(id: SocketId): number { return (id - 1) % this.workers.length; }
+
+  private spawn(w: WorkerSlot): Promise<void> {
+    const init: WorkerInit = {
+      index: w.index, count: this.workers.length, range: w.range, addresses: [...this.addresses],
+      idStart: w.index + 1 + this.workers.length * GENERATION_SPAN * w.generation,
+    };
+    const { port1, port2 } = new MessageChannel();
+    const worker = new Worker(new URL('./worker.js', import.meta.url), {
+      workerData: { init, port: port2 }, transferList: [port2], name: `media-${w.index}`,
+    });
+    w.worker = worker;
+    w.port = port1;
+    w.chunks = [];
+    w.failure = null;
+    return new Promise((resolve, reject) => {
+      let ready = false;
+      w.handle = (m: FromWorker): void => {
+        if (m.type === 'ready') {
+          ready = true;
+          w.alive = true;
+          this.setPorts(w, m.ports);
+          resolve();
+          return;
+        }
+        this.onMessage(w, m);
+      };
+      port1.on('message', (m: FromWorker) => w.handle(m));
+      worker.on('error', (err) => { w.failure = err.message; });
+      worker.on('exit', (code) => {
+        if (w.worker !== worker) return;
+        // What it said before dying still counts (e.g. a learned peer).
+        this.drain(w);
+        port1.close();
+        w.worker = null;
+        w.port = null;
+        if (!ready) { reject(new Error(`media worker ${w.index} failed to start: ${w.failure ?? `exit ${code}`}`)); return; }
+        if (!this.stopping) this.onDeath(w, w.failure ?? `exit code ${code}`);
+      });
+    });
+  }
+
+  /** Handles what the worker has posted so far, now: state read right after a packet is current. */
+  private drain(w: WorkerSlot): void {
+    const port = w.port;
+    if (!port) return;
+    for (let r = receiveMessageOnPort(port); r !== undefined; r = receiveMessageOnPort(port)) w.handle(r.message as FromWorker);
+  }
+
+  private drainAll(): void {
+    for (const w of this.workers) this.drain(w);
+  }
+
+  private setPorts(w: WorkerSlot, ports: PortsSnapshot[]): void {
+    for (const p of ports) w.ports.set(p.address, { free: p.free, total: p.total });
+  }
+
+  private onMessage(w: WorkerSlot, m: FromWorker): void {
+    switch (m.type) {
+      case 'chunk': w.chunks[m.index] = new Float64Array(m.buffer); break;
+      case 'opened': {
+        this.setPorts(w, m.ports);
+        w.pending.get(m.req)?.resolve({ pair: m.pair, slots: m.slots });
+        w.pending.delete(m.req);
+        break;
+      }
+      case 'open-failed': {
+        this.setPorts(w, m.ports);
+        w.pending.get(m.req)?.reject(m.noPorts ? new NoPortsError('') : new Error(m.message));
+        w.pending.delete(m.req);
+        break;
+      }
+      case 'event': {
+        const ev = m.ev;
+        if (ev.type === 'learned' || ev.type === 'confirmed') {
+          const s = this.sockets.get(ev.id);
+          if (!s) return; // closed meanwhile
+          s.remote = ev.remote;
+          s.confirmed = true;
+        }
+        this.emit(ev);
+        break;
+      }
+      case 'state':
+        for (const st of m.states) {
+          const s = this.sockets.get(st.id);
+          if (s) { s.remote = st.remote; s.confirmed = st.confirmed; }
+        }
+        break;
+      case 'ports': this.setPorts(w, m.ports); break;
+      case 'shutdown-done': w.pending.get(m.req)?.resolve(null as never); w.pending.delete(m.req); break;
+      case 'ready': break;
+    }
+  }
+
+  private onDeath(w: WorkerSlot, reason: string): void {
+    w.alive = false;
+    const ids: SocketId[] = [];
+    for (const [id, s] of this.sockets) if (s.worker === w.index) ids.push(id);
+    for (const id of ids) this.forget(id);
+    for (const p of w.pending.values()) p.reject(new Error(`media worker ${w.index} died`));
+    w.pending.clear();
+    // Its sockets died with it: the whole slice is free again.
+    for (const p of w.ports.values()) p.free = p.total;
+    this.opts.onNotice?.('media worker died', { worker: w.index, reason, sockets: ids.length });
+    this.emit({ type: 'lost', ids, reason: `media worker ${w.index} died: ${reason}` });
+    const now = Date.now();
+    w.deaths = w.deaths.filter((t) => now - t < 60_000);
+    w.deaths.push(now);
+    if (w.deaths.length > MAX_RESPAWNS_PER_MINUTE) {
+      this.opts.onNotice?.('media worker not restarted (dies too often)', { worker: w.index });
+      return;
+    }
+    w.generation++;
+    this.spawn(w).then(
+      () => this.opts.onNotice?.('media worker restarted', { worker: w.index }),
+      (e: Error) => this.opts.onNotice?.('media worker not restarted', { worker: w.index, reason: e.message }),
+    );
+  }
+
+  private post(w: WorkerSlot, m: ToWorker): void {
+    w.worker?.postMessage(m);
+  }
+
+  private emit(ev: PlaneEvent): void {
+    for (const l of this.listeners) l(ev);
+  }
+
+  /** The worker for a new socket pair: the call's worker, else the live one with most free pairs. */
+  private choose(address: string, group: string | undefined): WorkerSlot | null {
+    if (group !== undefined) {
+      const g = this.groups.get(group);
+      if (g) { const w = this.workers[g.worker]!; return w.alive ? w : null; }
+    }
+    let best: WorkerSlot | null = null, bestFree = -1;
+    const n = this.workers.length;
+    for (let k = 0; k < n; k++) {
+      const w = this.workers[(this.rr + k) % n]!;
+      if (!w.alive) continue;
+      const free = w.ports.get(address)?.free ?? w.ports.values().next().value?.total ?? 0;
+      if (free > bestFree) { best = w; bestFree = free; }
+    }
+    this.rr = (this.rr + 1) % n;
+    return best;
+  }
+
+  async openPair(address: string, group?: string): Promise<OpenedPair> {
+    const w = this.choose(address, group);
+    if (!w) throw new NoPortsError(address);
+    const req = this.nextReq++;
+    const reply = new Promise<Opened>((resolve, reject) => w.pending.set(req, { resolve, reject }));
+    this.post(w, { op: 'open', req, address });
+    let opened: Opened;
+    try {
+      opened = await reply;
+    } catch (e) {
+      if (e instanceof NoPortsError) throw new NoPortsError(address);
+      throw e;
+    }
+    const { pair, slots } = opened;
+    this.track(pair.rtp, w, group, 'rtp', pair.address, pair.port, slots[0]);
+    this.track(pair.rtcp, w, group, 'rtcp', pair.address, pair.port + 1, slots[1]);
+    return pair;
+  }
+
+  private track(id: SocketId, w: WorkerSlot, group: string | undefined, kind: 'rtp' | 'rtcp', address: string, port: number, slot: SlotRef): void {
+    const chunk = w.chunks[slot.chunk];
+    const view = chunk ? chunk.subarray(slot.index * SLOT_FIELDS, (slot.index + 1) * SLOT_FIELDS) : new Float64Array(SLOT_FIELDS);
+    this.sockets.set(id, { worker: w.index, group, kind, localAddress: address, localPort: port, view, remote: null, confirmed: false, sdpKey: '' });
+    if (group !== undefined) {
+      const g = this.groups.get(group);
+      if (g) g.sockets++; else this.groups.set(group, { worker: w.index, sockets: 1 });
+    }
+  }
+
+  private forget(id: SocketId): Mirror | undefined {
+    const s = this.sockets.get(id);
+    if (!s) return undefined;
+    this.sockets.delete(id);
+    if (s.group !== undefined) {
+      const g = this.groups.get(s.group);
+      if (g && --g.sockets <= 0) this.groups.delete(s.group);
+    }
+    return s;
+  }
+
+  install(plans: readonly SocketPlan[]): void {
+    const byWorker = new Map<number, SocketPlan[]>();
+    for (const p of plans) {
+      const s = this.sockets.get(p.id);
+      if (!s) continue;
+      // The same rule as LocalMediaPlane.install, so stats() right after is right; the worker's
+      // 'state' reply then confirms it in its own order.
+      const key = p.remote ? `${p.remote.address} ${p.remote.port}` : '';
+      if (key !== s.sdpKey) { s.remote = p.remote ? { ...p.remote } : null; s.confirmed = false; }
+      s.sdpKey = key;
+      let list = byWorker.get(s.worker);
+      if (!list) { list = []; byWorker.set(s.worker, list); }
+      list.push(p);
+    }
+    for (const [w, list] of byWorker) this.post(this.workers[w]!, { op: 'install', plans: list });
+  }
+
+  close(ids: readonly SocketId[]): void {
+    const byWorker = new Map<number, SocketId[]>();
+    for (const id of ids) {
+      const s = this.forget(id);
+      if (!s) continue;
+      const w = this.workers[s.worker]!;
+      // The worker frees the pair when the RTCP socket closes; count it now, as the in-process plane does.
+      if (s.kind === 'rtcp') { const p = w.ports.get(s.localAddress); if (p) p.free = Math.min(p.total, p.free + 1); }
+      let list = byWorker.get(s.worker);
+      if (!list) { list = []; byWorker.set(s.worker, list); }
+      list.push(id);
+    }
+    for (const [w, list] of byWorker) this.post(this.workers[w]!, { op: 'close', ids: list });
+  }
+
+  stats(ids: readonly SocketId[]): SocketStats[] {
+    this.drainAll();
+    const out: SocketStats[] = [];
+    for (const id of ids) {
+      const s = this.sockets.get(id);
+      if (!s) continue;
+      const c = s.view;
+      out.push({
+        id, localAddress: s.localAddress, localPort: s.localPort, remote: s.remote, confirmed: s.confirmed,
+        packets: c[C_PACKETS]!, bytes: c[C_BYTES]!, errors: c[C_ERRORS]!, dropped: c[C_DROPPED]!,
+        lastPacketMs: c[C_LAST_MS]!, ssrc: c[C_SSRC]! < 0 ? null : c[C_SSRC]!,
+      });
+    }
+    return out;
+  }
+
+  ports(): { address: string; free: number; total: number }[] {
+    this.drainAll();
+    const sum = new Map<string, { free: number; total: number }>();
+    for (const w of this.workers) for (const [address, p] of w.ports) {
+      const t = sum.get(address);
+      if (t) { t.free += p.free; t.total += p.total; } else sum.set(address, { ...p });
+    }
+    return [...sum].map(([address, p]) => ({ address, ...p }));
+  }
+
+  onEvent(listener: (ev: PlaneEvent) => void): void {
+    this.listeners.push(listener);
+  }
+
+  /** Test hook: makes worker `index` throw, as a bug would. */
+  crashWorker(index: number): void {
+    const w = this.workers[index];
+    if (w) this.post(w, { op: 'crash' });
+  }
+
+  async shutdown(): Promise<void> {
+    this.stopping = true;
+    await Promise.all(this.workers.map(async (w) => {
+      const worker = w.worker;
+      if (!worker) return;
+      const req = this.nextReq++;
+      const done = new Promise<void>((resolve) => {
+        w.pending.set(req, { resolve: () => resolve(), reject: () => resolve() });
+        setTimeout(resolve, 2000).unref();
+      });
+      this.post(w, { op: 'shutdown', req });
+      await done;
+      w.alive = false;
+      await worker.terminate();
+    }));
+  }
+}

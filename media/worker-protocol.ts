@@ -1,0 +1,35 @@
+// Messages between WorkerMediaPlane (main thread) and a media worker: plain, structured-cloneable.
+// Imports nothing of ours but media/plane.ts types.
+import type { Endpoint, OpenedPair, PlaneEvent, SocketId, SocketPlan } from './plane.js';
+
+export interface WorkerInit {
+  index: number;
+  count: number;
+  /** First socket id; ids step by `count`. */
+  idStart: number;
+  range: { min: number; max: number };
+  addresses: string[];
+}
+
+export interface PortsSnapshot { address: string; free: number; total: number }
+
+export type ToWorker =
+  | { op: 'open'; req: number; address: string }
+  | { op: 'install'; plans: SocketPlan[] }
+  | { op: 'close'; ids: SocketId[] }
+  | { op: 'shutdown'; req: number }
+  /** Test hook: throw from the worker's event loop, as a bug would. */
+  | { op: 'crash' };
+
+export interface SlotRef { chunk: number; index: number }
+
+export type FromWorker =
+  | { type: 'ready'; ports: PortsSnapshot[] }
+  | { type: 'chunk'; index: number; buffer: SharedArrayBuffer }
+  | { type: 'opened'; req: number; pair: OpenedPair; slots: [SlotRef, SlotRef]; ports: PortsSnapshot[] }
+  | { type: 'open-failed'; req: number; noPorts: boolean; message: string; ports: PortsSnapshot[] }
+  | { type: 'event'; ev: PlaneEvent }
+  /** Remote and confirmation after an install, in the worker's order (authoritative). */
+  | { type: 'state'; states: { id: SocketId; remote: Endpoint | null; confirmed: boolean }[] }
+  | { type: 'ports'; ports: PortsSnapshot[] }
+  | { type: 'shutdown-done'; req: number };

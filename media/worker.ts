@@ -1,0 +1,56 @@
+// A media worker thread: a LocalMediaPlane over its own share of the port range, driven by
+// plain messages from WorkerMediaPlane. Counters go to shared memory; state changes as messages.
+import { workerData, type MessagePort } from 'node:worker_threads';
+import { LocalMediaPlane } from './relay.js';
+import { CounterSlots } from './counters.js';
+import { NoPortsError } from './plane.js';
+import type { FromWorker, ToWorker, WorkerInit } from './worker-protocol.js';
+
+const { init, port } = workerData as { init: WorkerInit; port: MessagePort };
+const post = (m: FromWorker): void => port.postMessage(m);
+
+const clock = { nowMs: Date.now() };
+const tick = setInterval(() => { clock.nowMs = Date.now(); }, 250);
+const counters = new CounterSlots(true, (index, buffer) => post({ type: 'chunk', index, buffer: buffer as SharedArrayBuffer }));
+// Ids index + 1, index + 1 + count, …: the main thread finds a socket's worker from its id alone.
+const plane = new LocalMediaPlane(init.range, clock, init.addresses, { idStart: init.idStart, idStep: init.count, counters });
+plane.onEvent((ev) => post({ type: 'event', ev }));
+
+let portsDirty = false;
+const portsLater = (): void => {
+  if (portsDirty) return;
+  portsDirty = true;
+  setImmediate(() => { portsDirty = false; post({ type: 'ports', ports: plane.ports() }); });
+};
+
+port.on('message', (m: ToWorker) => {
+  switch (m.op) {
+    case 'open':
+      plane.openPair(m.address).then((pair) => {
+        const a = plane.slotOf(pair.rtp)!, b = plane.slotOf(pair.rtcp)!;
+        post({ type: 'opened', req: m.req, pair, slots: [a, b], ports: plane.ports() });
+      }, (e: Error) => {
+        post({ type: 'open-failed', req: m.req, noPorts: e instanceof NoPortsError, message: e.message, ports: plane.ports() });
+      });
+      break;
+    case 'install': {
+      plane.install(m.plans);
+      const states = plane.stats(m.plans.map((p) => p.id)).map((s) => ({ id: s.id, remote: s.remote, confirmed: s.confirmed }));
+      post({ type: 'state', states });
+      break;
+    }
+    case 'close':
+      plane.close(m.ids);
+      portsLater();
+      break;
+    case 'shutdown':
+      clearInterval(tick);
+      void plane.shutdown().then(() => post({ type: 'shutdown-done', req: m.req }));
+      break;
+    case 'crash':
+      setImmediate(() => { throw new Error('media worker crash requested (test hook)'); });
+      break;
+  }
+});
+
+post({ type: 'ready', ports: plane.ports() });
