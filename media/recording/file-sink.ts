@@ -42,6 +42,7 @@ export class FileSink {
         while (off < data.length) off += (await fh.write(data, off, data.length - off, this.size + off)).bytesWritten;
         this.size += data.length;
       } catch (err) {
+        this.droppedBytes += data.length; // a partial write is as good as lost
         this.fail(err as Error);
       }
     }
