@@ -302,3 +302,13 @@ export function mosFromR(r: number): number {
 export function estimateMos(lossPercent: number, delayMs: number, codec: CodecImpairment = G711_PLC): number {
   return mosFromR(rFactor(lossPercent, delayMs, codec));
 }
+
+/**
+ * MOS of a stream as the relay sees it: loss counted from sequence numbers, delay from the
+ * RTCP round trip (when the parties send RTCP) and the jitter. Null before any RTP.
+ */
+export function streamMos(s: RtpStats, codec: CodecImpairment = G711_PLC): number | null {
+  const expected = s.received + s.lost;
+  if (expected === 0) return null;
+  return estimateMos((100 * s.lost) / expected, oneWayDelayMs(Math.max(0, s.rttMs), s.jitterMs), codec);
+}

@@ -15,9 +15,12 @@ const UDP_HEADER = 8;
 /** Records are gathered into chunks this big before they go to the file. */
 const CHUNK = 64 << 10;
 
+/** Without URI brackets or an IPv6 zone id. */
+const unbracket = (address: string): string => address.replace(/^\[|\]$/g, '').replace(/%.*$/, '');
+
 /** An address as bytes: 4 for IPv4, 16 for IPv6 (IPv4-mapped when `v6` forces it). */
 export function addressBytes(address: string, v6 = false): Uint8Array {
-  const bare = address.replace(/^\[|\]$/g, '').replace(/%.*$/, ''); // brackets, zone id
+  const bare = unbracket(address);
   const fam = isIP(bare);
   if (fam === 4) {
     const b4 = Uint8Array.from(bare.split('.').map(Number));
@@ -53,7 +56,7 @@ export interface PcapFlow { src: Uint8Array; dst: Uint8Array; srcPort: number; d
 
 export function pcapFlow(src: Endpoint, dst: Endpoint): PcapFlow {
   // Both ends in one family; a mixed pair (never on one socket) is written as IPv6.
-  const v6 = isIP(src.address.replace(/^\[|\]$|%.*$/g, '')) === 6 || isIP(dst.address.replace(/^\[|\]$|%.*$/g, '')) === 6;
+  const v6 = isIP(unbracket(src.address)) === 6 || isIP(unbracket(dst.address)) === 6;
   return { src: addressBytes(src.address, v6), dst: addressBytes(dst.address, v6), srcPort: src.port, dstPort: dst.port };
 }
 

@@ -122,10 +122,10 @@ export class CallRecorder {
 
   /** Names a stream or updates it (a learned address, new codecs after a re-INVITE). */
   setStream(id: number, info: RecordedStream): void {
-    const old = this.streams.get(id);
-    const s: StreamState = old ?? { info, flow: pcapFlow(info.src, info.dst), audio: null, epoch: 0, packets: 0 };
+    const flow = pcapFlow(info.src, info.dst);
+    const s: StreamState = this.streams.get(id) ?? { info, flow, audio: null, epoch: 0, packets: 0 };
     s.info = info;
-    s.flow = pcapFlow(info.src, info.dst);
+    s.flow = flow;
     const table = codecTable(info.codecs);
     if (info.kind === 'rtp' && this.opts.audio !== false && table.some((t) => t !== null)) {
       if (s.audio) s.audio.codecs = table;

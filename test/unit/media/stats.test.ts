@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  RtpStats, RttTracker, estimateMos, mosFromR, oneWayDelayMs, parseRtcp, rFactor,
+  RtpStats, RttTracker, estimateMos, mosFromR, oneWayDelayMs, parseRtcp, rFactor, streamMos,
 } from '../../../media/stats.js';
 
 function rtp(seq: number, ts: number, ssrc = 0x11223344, pt = 0, payload = 160): Buffer {
@@ -230,4 +230,16 @@ test('MOS: about 4.4 on a clean short path, falls with loss and with delay', () 
   assert.equal(mosFromR(-5), 1);
   assert.equal(mosFromR(120), 4.5);
   assert.ok(Math.abs(rFactor(0, 0) - 93.2) < 1e-9);
+});
+
+test('streamMos: null before RTP, lower with loss, lower with RTT', () => {
+  const clean = new RtpStats();
+  assert.equal(streamMos(clean), null);
+  feed(clean, range(100));
+  const lossy = new RtpStats();
+  feed(lossy, range(100).filter((q) => q % 10 !== 5));
+  const m0 = streamMos(clean)!, m1 = streamMos(lossy)!;
+  assert.ok(m0 > 4.3 && m1 < m0 - 0.5, `${m0} ${m1}`);
+  clean.rttMs = 600;
+  assert.ok(streamMos(clean)! < m0 - 0.3);
 });
