@@ -219,7 +219,7 @@ export class WorkerMediaPlane implements MediaPlane {
   }
 
   private post(w: WorkerSlot, m: ToWorker): void {
-    w.worker?.postMessage(m);
+    w.port?.postMessage(m);
   }
 
   private emit(ev: PlaneEvent): void {
