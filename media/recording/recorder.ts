@@ -158,7 +158,7 @@ export class CallRecorder {
   private enqueue(id: number, kind: number, buf: Uint8Array, arrivalMs: number): void {
     if (this.state !== 'recording') return;
     const need = REC_HEADER + buf.length;
-    if (this.queued + need > MAX_QUEUED_BYTES || need > ARENA) { this.droppedPackets++; return; }
+    if (this.queued + need > MAX_QUEUED_BYTES || buf.length > 0xffff) { this.droppedPackets++; return; }
     if (this.used + need > ARENA) {
       this.arenas.push(this.arena.subarray(0, this.used));
       this.arena = Buffer.allocUnsafe(ARENA);
