@@ -1,0 +1,124 @@
+// `npm run bench`: the performance yardstick. Starts rtprelay (and rtpengine when installed), drives
+// each with ../shared/bench's ngload and rtpblast, and prints in one run: the plain relay rate at
+// the pass criterion (loss < 0.1 %, one-way p99 <= 10 ms), the added latency p50/p99, NG
+// commands/s and latency, memory per idle call, and the rtprelay/rtpengine ratios.
+//   node dist/test/bench/bench.js [--quick] [--workers=N[,M]] [--idle-calls=N] [--no-rtpengine] [--json=FILE]
+// Bounded: each tool has --max-seconds; default well under 15 min, --quick about 3 min.
+import os from 'node:os';
+import { appendFileSync } from 'node:fs';
+import {
+  buildTools, callSdp, hasRtpengine, rssKb, runTool, startRtpengine, startRtprelay, tmpFile, type Target,
+} from './harness.js';
+import { NgClient } from '../support/ng-client.js';
+
+const argv = process.argv.slice(2);
+const flag = (k: string): boolean => argv.includes(`--${k}`);
+const opt = (k: string): string | undefined => argv.find((a) => a.startsWith(`--${k}=`))?.split('=')[1];
+const quick = flag('quick');
+const cores = os.cpus().length;
+const workerModes = (opt('workers') ?? (quick ? String(cores) : `0,${cores}`)).split(',').map(Number);
+const idleCalls = Number(opt('idle-calls') ?? (quick ? 1000 : 3000));
+const withRtpengine = !flag('no-rtpengine') && hasRtpengine();
+const jsonOut = opt('json');
+
+// Ports: rtpengine 4000-19999 and NG 23200 (../shared/bench README); rtprelay 24000-39999, NG 23210;
+// rtpblast binds from 44000 up.
+const RTPRELAY = { ngPort: 23210, portMin: 24000, portMax: 39999 };
+const RTPENGINE = { ngPort: 23200, portMin: 4000, portMax: 19999 };
+
+interface Figures {
+  name: string;
+  strictPps: number; strictP50Us: number; strictP99Us: number; strictRelayCpu: number; strictOtherCpu: number;
+  lossOnlyPps: number;
+  ngCmdPerS: number; ngP50Us: number; ngP99Us: number; ngRelayCpu: number; ngOtherCpu: number;
+  rssIdleKb: number; kbPerCall: number;
+  maxOtherCpu: number;
+}
+
+const log = (s: string): void => { process.stdout.write(s + '\n'); };
+
+/** Offer + answer for `n` calls (held, idle), 32 in flight; then RSS delta / n; then deletes them. */
+async function memoryPerCall(t: Target, n: number): Promise<{ rssIdleKb: number; kbPerCall: number }> {
+  const ng = new NgClient(t.ngPort);
+  try {
+    await new Promise((r) => setTimeout(r, 1000));
+    const before = rssKb(t.pid);
+    let next = 0, failed = 0;
+    const one = async (i: number): Promise<void> => {
+      const id = `mem-${i}`;
+      const o = await ng.cmd({ command: 'offer', 'call-id': id, 'from-tag': 'a', sdp: callSdp(6000 + (i % 1000) * 2, i) });
+      const a = o.result === 'ok' ? await ng.cmd({ command: 'answer', 'call-id': id, 'from-tag': 'a', 'to-tag': 'b', sdp: callSdp(8000 + (i % 1000) * 2, i) }) : o;
+      if (a.result !== 'ok') failed++;
+    };
+    await Promise.all(Array.from({ length: 32 }, async () => { while (next < n) await one(next++); }));
+    if (failed) throw new Error(`${failed} of ${n} idle calls failed to set up`);
+    await new Promise((r) => setTimeout(r, 1500));
+    const after = rssKb(t.pid);
+    next = 0;
+    await Promise.all(Array.from({ length: 32 }, async () => {
+      while (next < n) { const i = next++; await ng.cmd({ command: 'delete', 'call-id': `mem-${i}` }); }
+    }));
+    return { rssIdleKb: before, kbPerCall: (after - before) / n };
+  } finally { ng.close(); }
+}
+
+async function measure(start: () => Promise<Target>, tools: { ngload: string; rtpblast: string }): Promise<Figures> {
+  const t = await start();
+  log(`\n== ${t.name}, pid ${t.pid}`);
+  try {
+    const mem = await memoryPerCall(t, idleCalls);
+    log(`memory: RSS ${(mem.rssIdleKb / 1024).toFixed(1)} MiB idle, ${mem.kbPerCall.toFixed(1)} KiB per call (${idleCalls} idle calls)`);
+    const ng = (await runTool(tools.ngload, ['--ng', `127.0.0.1:${t.ngPort}`, '--calls', quick ? '3000' : '10000', '--warmup-calls', '500',
+      '--concurrency', '16', '--pid', String(t.pid), '--max-seconds', quick ? '60' : '120', '--quiet-wait', quick ? '5' : '15'],
+    tmpFile('ngload.jsonl'), quick ? 90 : 180, true)).at(-1)!;
+    const blast = await runTool(tools.rtpblast, ['--ng', `127.0.0.1:${t.ngPort}`, '--search', '--pid', String(t.pid),
+      '--duration', quick ? '2' : '4', '--start', '10000', '--factor', quick ? '1.3' : '1.15', '--refine', quick ? '0' : '1',
+      '--max-seconds', quick ? '90' : '240', '--quiet-wait', quick ? '5' : '15', '--calls', '3500'],
+    tmpFile('rtpblast.jsonl'), quick ? 120 : 300, true);
+    const r = blast.find((l) => l.kind === 'result') ?? {};
+    const steps = blast.filter((l) => l.kind === 'step');
+    return {
+      name: t.name,
+      strictPps: r.strict_relayed_pps ?? 0, strictP50Us: r.strict_lat_p50_us ?? 0, strictP99Us: r.strict_lat_p99_us ?? 0,
+      strictRelayCpu: r.strict_relay_cpu_pct ?? 0, strictOtherCpu: r.strict_other_cpu_pct ?? 0,
+      lossOnlyPps: r.loss_relayed_pps ?? 0,
+      ngCmdPerS: ng.cmd_per_s, ngP50Us: ng.p50_us, ngP99Us: ng.p99_us, ngRelayCpu: ng.relay_cpu_pct, ngOtherCpu: ng.other_cpu_pct,
+      rssIdleKb: mem.rssIdleKb, kbPerCall: mem.kbPerCall,
+      maxOtherCpu: Math.max(ng.other_cpu_pct ?? 0, ...steps.map((s) => s.other_cpu_pct ?? 0)),
+    };
+  } finally { await t.stop(); }
+}
+
+function table(rows: Figures[]): string {
+  const head = ['relay', 'strict pps', 'p50 us', 'p99 us', 'relay%', 'oth%', 'loss-only pps', 'NG cmd/s', 'NG p50 us', 'NG p99 us', 'KiB/call', 'max oth%'];
+  const body = rows.map((f) => [f.name, f.strictPps.toFixed(0), f.strictP50Us.toFixed(0), f.strictP99Us.toFixed(0), f.strictRelayCpu.toFixed(0),
+    f.strictOtherCpu.toFixed(0), f.lossOnlyPps.toFixed(0), f.ngCmdPerS.toFixed(0), String(f.ngP50Us), String(f.ngP99Us), f.kbPerCall.toFixed(1),
+    f.maxOtherCpu.toFixed(0)]);
+  const w = head.map((h, i) => Math.max(h.length, ...body.map((r) => r[i]!.length)));
+  return [head, ...body].map((r) => r.map((c, i) => (i === 0 ? c.padEnd(w[i]!) : c.padStart(w[i]!))).join('  ')).join('\n');
+}
+
+async function main(): Promise<void> {
+  const began = Date.now();
+  const tools = buildTools();
+  log(`machine: ${os.cpus()[0]?.model ?? '?'} x ${cores}, load ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}, node ${process.version}`);
+  log(`mode: ${quick ? 'quick' : 'full'}; rtprelay media workers: ${workerModes.join(', ')}; rtpengine: ${withRtpengine ? 'yes' : 'not installed / off'}`);
+  log('the load generator runs on the same cores: figures are "relay + blaster on this machine"; oth% = other processes (noise)');
+  const rows: Figures[] = [];
+  for (const workers of workerModes) rows.push(await measure(() => startRtprelay({ ...RTPRELAY, workers }), tools));
+  if (withRtpengine) rows.push(await measure(() => startRtpengine(RTPENGINE), tools));
+  log('\n' + table(rows));
+  const engine = withRtpengine ? rows.at(-1)! : null;
+  if (engine) {
+    for (const f of rows.slice(0, -1)) {
+      log(`${f.name} / rtpengine: relay rate x${(f.strictPps / engine.strictPps).toFixed(2)}, p99 latency x${(f.strictP99Us / Math.max(1, engine.strictP99Us)).toFixed(2)}, ` +
+        `NG cmd/s x${(f.ngCmdPerS / engine.ngCmdPerS).toFixed(2)}, memory per call x${(f.kbPerCall / Math.max(0.1, engine.kbPerCall)).toFixed(2)}`);
+    }
+  }
+  const inproc = rows.find((f) => f.name.includes('in-process')), multi = rows.find((f) => f.name.includes('workers'));
+  if (inproc && multi) log(`${multi.name} / in-process: relay rate x${(multi.strictPps / inproc.strictPps).toFixed(2)}`);
+  log(`\nbench took ${((Date.now() - began) / 1000).toFixed(0)} s`);
+  if (jsonOut) appendFileSync(jsonOut, JSON.stringify({ when: new Date().toISOString(), quick, cores, rows }) + '\n');
+}
+
+main().catch((e) => { process.stderr.write(`bench: ${(e as Error).stack ?? e}\n`); process.exit(1); });
