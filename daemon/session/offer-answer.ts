@@ -46,9 +46,10 @@ function pickAddress(itf: LogicalInterface, family: 4 | 6 | null): InterfaceAddr
   return itf.addresses.find((a) => a.family === family) ?? itf.addresses[0]!;
 }
 
-async function openLocal(ctx: OfferAnswerContext, addr: InterfaceAddress, mediaAddress: string | null): Promise<LocalPair> {
+async function openLocal(ctx: OfferAnswerContext, addr: InterfaceAddress, mediaAddress: string | null, callId: string): Promise<LocalPair> {
   try {
-    const p = await ctx.plane.openPair(addr.address);
+    // One call's sockets stay together (one media worker), so a plan never links two workers.
+    const p = await ctx.plane.openPair(addr.address, callId);
     return { address: addr.address, advertised: mediaAddress ?? addr.advertised, family: addr.family, port: p.port, rtp: p.rtp, rtcp: p.rtcp };
   } catch (e) {
     if (e instanceof NoPortsError) throw new SessionError('NO_PORTS', e.message);
@@ -252,14 +253,14 @@ export async function applyOffer(ctx: OfferAnswerContext, call: Call, opts: Offe
     am.mid = mid(doc, mi.index);
     if (am.rejected) { targets.push(null); continue; }
     const aFamily = mi.connection?.family ?? null;
-    am.local ??= await openLocal(ctx, pickAddress(aItf, aFamily), null);
+    am.local ??= await openLocal(ctx, pickAddress(aItf, aFamily), null, call.callId);
     const bAddr = pickAddress(bItf, opts.addressFamily ?? aFamily);
     // A party that moved gets new ports on the other side, unless port-latching (rtpengine 10.5).
     if (bm.local && moved && !a.flags.portLatching && a.sdpIn !== null) {
       ctx.retired.push(bm.local.rtp, bm.local.rtcp);
       bm.local = null;
     }
-    bm.local ??= await openLocal(ctx, bAddr, opts.mediaAddress);
+    bm.local ??= await openLocal(ctx, bAddr, opts.mediaAddress, call.callId);
     bm.type = am.type;
     am.rtcpMuxReject = opts.rtcpMux.has('reject');
     const mux = am.remoteRtp !== null && mi.rtcpMux;
@@ -329,7 +330,7 @@ export async function applyAnswer(ctx: OfferAnswerContext, call: Call, opts: Off
     if (moved && !b.flags.portLatching && b.sdpIn !== null) {
       ctx.retired.push(am.local.rtp, am.local.rtcp);
       // Same address and advertised address (media-address) as before, new port.
-      am.local = await openLocal(ctx, pickAddress(aItf, am.local.family), am.local.advertised);
+      am.local = await openLocal(ctx, pickAddress(aItf, am.local.family), am.local.advertised, call.callId);
     }
     const offered = offer.medias[mi.index];
     // The offerer gets mux back when it offered it and did not refuse it with `reject`, and
