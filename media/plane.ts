@@ -33,6 +33,69 @@ export interface SocketPlan {
   rtcpMux: boolean;
   /** Where RTCP arriving on this RTP socket goes (rtcp-mux on this side); null: same as `sink`. */
   rtcpSink: SocketId | null;
+  /** SRTP towards the party this socket faces (SDES keys or DTLS-SRTP); absent/null: plain RTP. */
+  crypto?: SocketCrypto | null;
+  /** ICE with the party this socket faces; absent/null: no ICE (media goes to `remote`). */
+  ice?: SocketIce | null;
+  /**
+   * The party this socket faces takes RTCP feedback (AVPF: PSFB/RTPFB, RFC 4585). When false,
+   * feedback packets in RTCP sent to it are removed (a plain RTP/AVP phone never gets PLI/NACK/REMB).
+   */
+  rtcpFeedback?: boolean;
+  /** Send RTCP SR/RR to this party from our own statistics when its peer sends none (generate-RTCP). */
+  generateRtcp?: boolean;
+}
+
+/** Master key and salt, base64 (RFC 4568 inline key material, split). */
+export interface SrtpKeys { suite: string; key: string; salt: string }
+
+export interface SocketCrypto {
+  /**
+   * SDES (RFC 4568): `rx` is what the party encrypts with (its a=crypto), `tx` what we encrypt
+   * towards it with (the a=crypto we wrote to it).
+   */
+  sdes: { rx: SrtpKeys; tx: SrtpKeys; unencryptedSrtp?: boolean; unencryptedSrtcp?: boolean; unauthenticatedSrtp?: boolean } | null;
+  /**
+   * DTLS-SRTP (RFC 5763/5764) on this socket: our role, and the fingerprint the party's SDP
+   * announced (its certificate must match, or no keys and no media). Keys come from the handshake.
+   */
+  dtls: { role: 'client' | 'server'; fingerprint: { hash: string; value: string } | null } | null;
+}
+
+export interface IceCandidate {
+  foundation: string;
+  component: 1 | 2;
+  priority: number;
+  address: string;
+  port: number;
+  type: 'host' | 'srflx' | 'prflx' | 'relay';
+}
+
+export interface SocketIce {
+  /** Our credentials (what the party's checks must carry) and the party's. */
+  localUfrag: string;
+  localPwd: string;
+  remoteUfrag: string | null;
+  remotePwd: string | null;
+  /** We are the controlling agent (RFC 8445 6.1.1); `lite`: we only answer checks (ICE-lite). */
+  controlling: boolean;
+  lite: boolean;
+  /** The party's candidates for this socket's component. */
+  candidates: IceCandidate[];
+}
+
+/** Per-stream RTP quality (RFC 3550 statistics, RTCP-reported figures, an MOS estimate). */
+export interface StreamQuality {
+  received: number;
+  lost: number;
+  duplicates: number;
+  outOfOrder: number;
+  jitterMs: number;
+  /** From the party's RTCP receiver reports, when any. */
+  rtcpFractionLost: number | null;
+  rtcpCumulativeLost: number | null;
+  rttMs: number | null;
+  mos: number | null;
 }
 
 export interface SocketStats {
@@ -51,7 +114,38 @@ export interface SocketStats {
   /** 0 when no packet has arrived. */
   lastPacketMs: number;
   ssrc: number | null;
+  /** RTP statistics of what arrived here, when the plane keeps them. */
+  quality?: StreamQuality | null;
+  /** SRTP packets dropped: failed authentication, replayed, or malformed. */
+  srtpFailures?: number;
+  /** ICE and DTLS progress on this socket, when used. */
+  ice?: 'checking' | 'connected' | 'failed' | null;
+  dtls?: 'handshaking' | 'connected' | 'failed' | null;
 }
+
+export interface RecordingStream {
+  id: SocketId;
+  /** The participant's tag (metadata maps the WAV numbers to tags). */
+  tag: string;
+  kind: 'rtp' | 'rtcp';
+  /** The party's address (source of what arrives on `id`) and ours. */
+  src: Endpoint | null;
+  dst: Endpoint;
+  /** Payload type → encoding (`PCMU/8000`), from the SDP. */
+  codecs: Record<number, string>;
+}
+
+export interface RecordingRequest {
+  /** The call's group (call-id): one recording per call. */
+  group: string;
+  callId: string;
+  dir: string;
+  stem: string;
+  metadata: string;
+  streams: RecordingStream[];
+}
+
+export interface RecordedFile { path: string; bytes: number; kind: 'pcap' | 'wav' | 'mix' | 'metadata'; tag?: string }
 
 /** Things the plane reports: state changes only, never per packet. */
 export type PlaneEvent =
@@ -61,7 +155,10 @@ export type PlaneEvent =
    * A media worker died: these sockets are gone (their ports are free again). The session must end
    * the calls that used them; the plane goes on serving new calls.
    */
-  | { type: 'lost'; ids: SocketId[]; reason: string };
+  | { type: 'lost'; ids: SocketId[]; reason: string }
+  | { type: 'ice'; id: SocketId; state: 'connected' | 'failed'; remote: Endpoint | null }
+  | { type: 'dtls'; id: SocketId; state: 'connected' | 'failed'; reason: string | null }
+  | { type: 'recording-failed'; group: string; error: string };
 
 export class NoPortsError extends Error {
   constructor(address: string) { super(`no free media port on ${address}`); }
@@ -83,4 +180,12 @@ export interface MediaPlane {
   ports(): { address: string; free: number; total: number }[];
   onEvent(listener: (ev: PlaneEvent) => void): void;
   shutdown(): Promise<void>;
+  /** DTLS certificate (PEM) the plane's DTLS endpoints use; set once at start, before any DTLS plan. */
+  setCertificate?(cert: { certPem: string; keyPem: string }): void;
+  /** Call recording (pcap, WAV per party and mixed, metadata); file work never blocks the packet path. */
+  startRecording?(req: RecordingRequest): void;
+  updateRecording?(group: string, streams: RecordingStream[]): void;
+  pauseRecording?(group: string): void;
+  resumeRecording?(group: string): void;
+  stopRecording?(group: string): Promise<RecordedFile[]>;
 }
