@@ -112,9 +112,17 @@ export class CallTable {
       }
       return;
     }
+    if (ev.type === 'recording-failed') {
+      this.log.error({ callId: ev.group, error: ev.error }, 'recording stopped');
+      return;
+    }
     const callId = this.socketOwner.get(ev.id) ?? null;
-    if (ev.type === 'learned') this.log.info({ callId, socket: ev.id, remote: ev.remote, previous: ev.previous }, 'peer learned');
-    else this.log.debug({ callId, socket: ev.id, remote: ev.remote }, 'peer confirmed');
+    switch (ev.type) {
+      case 'learned': this.log.info({ callId, socket: ev.id, remote: ev.remote, previous: ev.previous }, 'peer learned'); break;
+      case 'confirmed': this.log.debug({ callId, socket: ev.id, remote: ev.remote }, 'peer confirmed'); break;
+      case 'ice': this.log.info({ callId, socket: ev.id, state: ev.state, remote: ev.remote }, 'ice'); break;
+      case 'dtls': this.log[ev.state === 'failed' ? 'warn' : 'info']({ callId, socket: ev.id, state: ev.state, reason: ev.reason }, 'dtls'); break;
+    }
   }
 
   get size(): number { return this.calls.size; }
