@@ -119,6 +119,8 @@ async function main(): Promise<void> {
   const aborted = new Promise<void>((r) => { abortDrain = r; });
   const stop = async (signal: string): Promise<void> => {
     log.info({ signal }, 'shutting down');
+    // Whatever hangs below (a database that never answers a close), the process ends.
+    setTimeout(() => process.exit(0), 5000).unref();
     clearInterval(sweep);
     clearInterval(tick);
     await ng.close();

@@ -37,7 +37,16 @@ const MAX_BUFFERED_RECORDS = 50_000;
 
 export function knexConfig(dbUrl: string): Knex.Config {
   if (dbUrl.startsWith('sqlite:')) {
-    return { client: 'better-sqlite3', connection: { filename: dbUrl.slice('sqlite:'.length) }, useNullAsDefault: true };
+    return {
+      client: 'better-sqlite3', connection: { filename: dbUrl.slice('sqlite:'.length) }, useNullAsDefault: true,
+      pool: {
+        // WAL: readers (Kamailio's db_sqlite, other instances, an operator's sqlite3) never wait
+        // for our once-a-second writes, and a busy file makes us wait briefly instead of failing.
+        afterCreate: (conn: { pragma(s: string): unknown }, done: (err: Error | null, conn: unknown) => void) => {
+          try { conn.pragma('journal_mode = WAL'); conn.pragma('busy_timeout = 2000'); done(null, conn); } catch (e) { done(e as Error, conn); }
+        },
+      },
+    };
   }
   if (/^postgres(ql)?:\/\//.test(dbUrl)) {
     return { client: 'pg', connection: { connectionString: dbUrl, connectionTimeoutMillis: 3000, statement_timeout: 5000 } as Knex.PgConnectionConfig, pool: { min: 0, max: 4 }, acquireConnectionTimeout: 5000 };

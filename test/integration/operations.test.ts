@@ -113,6 +113,8 @@ test('drain: new calls refused with the failover reply, running calls go on to t
   assert.ok(await b.rtp.recv(), 'media of the running call still flows');
   const reoffer = await d.ng.cmd({ command: 'offer', 'call-id': 'running', 'from-tag': 'A', 'to-tag': 'B', sdp: sdp({ port: a.rtp.port, origin: 'x' }) });
   assert.equal(reoffer.result, 'ok');
+  const reanswer = await d.ng.cmd({ command: 'answer', 'call-id': 'running', 'from-tag': 'A', 'to-tag': 'B', sdp: sdp({ port: b.rtp.port, origin: 'y' }) });
+  assert.equal(reanswer.result, 'ok', 'the re-INVITE of a running call completes while draining');
   assert.equal(JSON.parse((await http(d, 'GET', '/api/instance')).text).state, 'draining');
   await d.ng.cmd({ command: 'delete', 'call-id': 'running' });
   const deadline = Date.now() + 3000;
