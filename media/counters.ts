@@ -2,7 +2,7 @@
 // main thread through shared memory (no round trip per `stats()`). Imports nothing of ours.
 
 /** Float64 fields per socket slot. */
-export const SLOT_FIELDS = 6;
+export const SLOT_FIELDS = 14;
 export const C_PACKETS = 0;
 export const C_BYTES = 1;
 export const C_ERRORS = 2;
@@ -10,6 +10,16 @@ export const C_DROPPED = 3;
 export const C_LAST_MS = 4;
 /** -1 while no RTP packet has arrived. */
 export const C_SSRC = 5;
+// Stream quality (media/quality.ts), in the RTP socket's slot: RFC 3550 figures of what arrived,
+// and what the party's peer reported about it in RTCP (-1: no report yet).
+export const Q_RECEIVED = 6;
+export const Q_LOST = 7;
+export const Q_DUPLICATES = 8;
+export const Q_OUT_OF_ORDER = 9;
+export const Q_JITTER_MS = 10;
+export const Q_RTCP_FRACTION_LOST = 11;
+export const Q_RTCP_CUM_LOST = 12;
+export const Q_RTT_MS = 13;
 
 export const SLOTS_PER_CHUNK = 2048;
 
@@ -45,6 +55,7 @@ export class CounterSlots {
     const view = this.chunks[chunk]!.subarray(index * SLOT_FIELDS, (index + 1) * SLOT_FIELDS);
     view.fill(0);
     view[C_SSRC] = -1;
+    view[Q_RTCP_FRACTION_LOST] = -1; view[Q_RTCP_CUM_LOST] = -1; view[Q_RTT_MS] = -1;
     return { chunk, index, view };
   }
 

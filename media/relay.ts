@@ -8,9 +8,12 @@ import {
   C_BYTES, C_DROPPED, C_ERRORS, C_LAST_MS, C_PACKETS, C_SSRC, CounterSlots, type Slot,
 } from './counters.js';
 import {
-  NoPortsError, type Endpoint, type MediaPlane, type OpenedPair, type PlaneEvent, type SocketId,
-  type SocketPlan, type SocketStats,
+  NoPortsError, type Endpoint, type MediaPlane, type OpenedPair, type PlaneEvent, type RecordedFile,
+  type RecordingRequest, type RecordingStream, type SocketId, type SocketPlan, type SocketStats,
 } from './plane.js';
+import { PairQuality, readQuality } from './quality.js';
+import { RecordingHub, recordingNow } from './recording-hub.js';
+import type { CallRecorder } from './recording/recorder.js';
 
 /** Valid packets from one new source (same SSRC) before it may become a stream's destination. */
 export const LEARN_PACKETS = 3;
@@ -48,6 +51,11 @@ interface RelaySocket {
   /** packets, bytes, errors, dropped, lastPacketMs, ssrc: see counters.ts (shared with the main thread in a worker). */
   slot: Slot;
   c: Float64Array;
+  // quality and recording (see observe())
+  /** Stream quality of the pair (shared by its RTP and RTCP sockets). */
+  q: PairQuality;
+  /** The call's recorder while it records this socket; null otherwise. */
+  rec: CallRecorder | null;
 }
 
 export interface LocalPlaneOptions {
@@ -67,6 +75,7 @@ export class LocalMediaPlane implements MediaPlane {
   private nextId: number;
   private readonly idStep: number;
   private readonly counters: CounterSlots;
+  private readonly recordings: RecordingHub;
 
   constructor(
     private readonly range: { min: number; max: number },
@@ -79,6 +88,11 @@ export class LocalMediaPlane implements MediaPlane {
     this.counters = opts.counters ?? new CounterSlots(false);
     // Pools of the configured addresses exist from the start, so `statistics` shows them unused.
     for (const a of addresses) this.pool(a);
+    this.recordings = new RecordingHub({
+      attach: (id, rec) => { const s = this.sockets.get(id); if (s) s.rec = rec; return s !== undefined; },
+      remoteOf: (id) => { const s = this.sockets.get(id); return s?.remoteAddr ? { address: s.remoteAddr, port: s.remotePort } : null; },
+      emit: (ev) => this.emit(ev),
+    });
   }
 
   private pool(address: string): PortPool {
@@ -97,6 +111,7 @@ export class LocalMediaPlane implements MediaPlane {
         const rtp = await this.bind(address, port, 'rtp');
         try {
           const rtcp = await this.bind(address, port + 1, 'rtcp');
+          rtcp.q = rtp.q; // RTCP about the pair's stream updates the RTP socket's figures
           return { rtp: rtp.id, rtcp: rtcp.id, address, port };
         } catch (e) {
           await this.closeSocket(rtp);
@@ -122,7 +137,7 @@ export class LocalMediaPlane implements MediaPlane {
       remoteAddr: null, remotePort: 0, sink: null, rtcpSink: null, forward: false, asymmetric: false, strictSource: false,
       mediaHandover: false, payloadTypes: ANY_PT, rtcpMux: false, sdpAddr: null, sdpPort: 0, closed: false,
       confirmed: false, candAddr: null, candPort: 0, candSsrc: 0, candCount: 0, hasSsrc: false,
-      slot, c: slot.view,
+      slot, c: slot.view, q: new PairQuality(slot.view), rec: null,
     };
     return new Promise((resolve, reject) => {
       const onError = (err: Error): void => { sock.close(); this.counters.release(slot); reject(err); };
@@ -157,11 +172,26 @@ export class LocalMediaPlane implements MediaPlane {
     const b1 = buf[1]!;
     const isRtcp = b1 >= 192 && b1 <= 223; // RFC 5761 4: RTCP packet types share RTP's PT space
     if (!s.hasSsrc && !isRtcp && buf.length >= 12) { c[C_SSRC] = buf.readUInt32BE(8); s.hasSsrc = true; }
+    // Statistics and recording see the packet as the party sent it, decrypted: SRTP unprotect goes
+    // above this line, feedback filtering and SRTP protect below it.
+    this.observe(s, buf, isRtcp);
     // On a muxed RTP socket, RTCP goes to the peer's RTCP destination.
     const sink = isRtcp && s.rtcpMux && s.rtcpSink !== null ? s.rtcpSink : s.sink;
     if (sink === null || !s.forward || sink.remoteAddr === null || sink.closed) { c[C_DROPPED]++; return; }
     // dgram reads `buf` on a later tick; it is this datagram's own Buffer and is never reused.
     sink.sock.send(buf, sink.remotePort, sink.remoteAddr);
+  }
+
+  /** Per-packet quality figures and the recorder feed: synchronous, no allocation for RTP. */
+  private observe(s: RelaySocket, buf: Buffer, isRtcp: boolean): void {
+    const nowMs = recordingNow();
+    if (!isRtcp) { if (s.kind === 'rtp') s.q.rtpPacket(buf, nowMs); }
+    else {
+      const peer = s.rtcpMux && s.rtcpSink !== null ? s.rtcpSink : s.sink;
+      s.q.rtcpPacket(buf, nowMs, peer === null ? null : peer.q);
+    }
+    const rec = s.rec;
+    if (rec !== null) { if (isRtcp) rec.rtcp(s.id, buf, nowMs); else rec.rtp(s.id, buf, nowMs); }
   }
 
   /**
@@ -182,6 +212,7 @@ export class LocalMediaPlane implements MediaPlane {
       s.candAddr = null; s.candCount = 0;
       s.confirmed = true;
       this.emit({ type: 'learned', id: s.id, remote: { address: addr, port }, previous });
+      if (s.rec !== null) this.recordings.learned(s.id);
     }
     return true;
   }
@@ -268,6 +299,7 @@ export class LocalMediaPlane implements MediaPlane {
         remote: s.remoteAddr === null ? null : { address: s.remoteAddr, port: s.remotePort },
         confirmed: s.confirmed, packets: s.c[C_PACKETS]!, bytes: s.c[C_BYTES]!, errors: s.c[C_ERRORS]!,
         dropped: s.c[C_DROPPED]!, lastPacketMs: s.c[C_LAST_MS]!, ssrc: s.hasSsrc ? s.c[C_SSRC]! : null,
+        quality: s.kind === 'rtp' ? readQuality(s.c) : null,
       });
     }
     return out;
@@ -287,7 +319,20 @@ export class LocalMediaPlane implements MediaPlane {
     this.listeners.push(listener);
   }
 
+  // Call recording (media/recording-hub.ts): the recorder lives with the call's sockets.
+  startRecording(req: RecordingRequest): void { this.recordings.start(req); }
+  updateRecording(group: string, streams: RecordingStream[]): void { this.recordings.update(group, streams); }
+  pauseRecording(group: string): void { this.recordings.pause(group); }
+  resumeRecording(group: string): void { this.recordings.resume(group); }
+  stopRecording(group: string): Promise<RecordedFile[]> { return this.recordings.stop(group); }
+  /** Recordings in progress, and those that stopped on a file error since start. */
+  recordingCounts(): { active: number; failures: number } {
+    return { active: this.recordings.active, failures: this.recordings.failures };
+  }
+
   async shutdown(): Promise<void> {
+    // Recordings first: their files get their headers and metadata before the process ends.
+    await this.recordings.stopAll();
     await Promise.all([...this.sockets.values()].map((s) => this.closeSocket(s)));
   }
 }

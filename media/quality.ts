@@ -1,0 +1,71 @@
+// Per-socket-pair stream quality for the relay: RFC 3550 statistics of the RTP that arrives,
+// RTCP SR/RR bookkeeping (round trip as the relay sees it) and the figures published in the
+// socket's counter slot. Imports only media/ (stats.ts, counters.ts); never sees NG or SDP.
+import {
+  Q_DUPLICATES, Q_JITTER_MS, Q_LOST, Q_OUT_OF_ORDER, Q_RECEIVED, Q_RTCP_CUM_LOST, Q_RTCP_FRACTION_LOST, Q_RTT_MS,
+} from './counters.js';
+import type { StreamQuality } from './plane.js';
+import { estimateMos, oneWayDelayMs, parseRtcp, RtpStats, RttTracker } from './stats.js';
+
+/**
+ * One party's stream as it arrives on our RTP socket (and the RTCP about it, on the RTCP socket
+ * or muxed): both sockets of a pair share one object. `slot` is the RTP socket's counter view,
+ * where the figures are published for `stats()` (shared memory in a media worker).
+ */
+export class PairQuality {
+  readonly rtp = new RtpStats(8000);
+  /** Sender reports this party sent, as they passed us (for the peer's receiver reports). */
+  readonly rtt = new RttTracker();
+
+  constructor(private readonly slot: Float64Array) {}
+
+  /** Once per RTP packet (already decrypted): allocation-free. `nowMs` is on a monotonic clock. */
+  rtpPacket(buf: Uint8Array, nowMs: number): void {
+    const r = this.rtp;
+    r.update(buf, nowMs);
+    const c = this.slot;
+    c[Q_RECEIVED] = r.received;
+    c[Q_LOST] = r.lost;
+    c[Q_DUPLICATES] = r.duplicates;
+    c[Q_OUT_OF_ORDER] = r.outOfOrder;
+    c[Q_JITTER_MS] = r.jitterMs;
+  }
+
+  /**
+   * An RTCP packet from this party. Its SRs are noted here; its report blocks are about the
+   * stream the peer sends (`peer`, the quality of the peer's pair, when known).
+   */
+  rtcpPacket(buf: Buffer, nowMs: number, peer: PairQuality | null): void {
+    const info = parseRtcp(buf); // RTCP is a few packets a second: plain objects are fine
+    if (info === null) return;
+    for (const s of info.senders) if (s.ssrc === this.rtp.ssrc) this.rtt.noteSenderReport(s.ntpMiddle, nowMs);
+    if (peer === null) return;
+    for (const b of info.reports) {
+      if (b.ssrc !== peer.rtp.ssrc || peer.rtp.received === 0) continue;
+      peer.rtp.applyReport(b, peer.rtt.rttMs(b, nowMs));
+      const c = peer.slot;
+      c[Q_RTCP_FRACTION_LOST] = b.fractionLost;
+      c[Q_RTCP_CUM_LOST] = b.cumulativeLost;
+      if (peer.rtp.rttMs >= 0) c[Q_RTT_MS] = peer.rtp.rttMs;
+    }
+  }
+}
+
+/** The figures of an RTP socket's slot as StreamQuality (read side; main thread or worker). */
+export function readQuality(c: Float64Array): StreamQuality | null {
+  const received = c[Q_RECEIVED]!;
+  const lost = c[Q_LOST]!;
+  if (received === 0 && lost === 0) return null;
+  const rtt = c[Q_RTT_MS]!;
+  const jitterMs = c[Q_JITTER_MS]!;
+  const expected = received + lost;
+  return {
+    received, lost, duplicates: c[Q_DUPLICATES]!, outOfOrder: c[Q_OUT_OF_ORDER]!,
+    jitterMs: Math.round(jitterMs * 1000) / 1000,
+    rtcpFractionLost: c[Q_RTCP_FRACTION_LOST]! < 0 ? null : c[Q_RTCP_FRACTION_LOST]!,
+    rtcpCumulativeLost: c[Q_RTCP_FRACTION_LOST]! < 0 ? null : c[Q_RTCP_CUM_LOST]!,
+    rttMs: rtt < 0 ? null : Math.round(rtt * 10) / 10,
+    // The same estimate as stats.ts streamMos, from the published figures.
+    mos: Math.round(estimateMos((100 * lost) / expected, oneWayDelayMs(Math.max(0, rtt), jitterMs)) * 100) / 100,
+  };
+}
