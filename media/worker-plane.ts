@@ -4,9 +4,10 @@
 // `stats()` needs no round trip. Imports nothing of ours outside media/.
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
 import {
-  NoPortsError, type Endpoint, type MediaPlane, type OpenedPair, type PlaneEvent, type SocketId,
-  type SocketPlan, type SocketStats,
+  NoPortsError, type Endpoint, type MediaPlane, type OpenedPair, type PlaneEvent, type RecordedFile,
+  type RecordingRequest, type RecordingStream, type SocketId, type SocketPlan, type SocketStats,
 } from './plane.js';
+import { readQuality } from './quality.js';
 import { C_BYTES, C_DROPPED, C_ERRORS, C_LAST_MS, C_PACKETS, C_SSRC, SLOT_FIELDS } from './counters.js';
 import type { FromWorker, PortsSnapshot, SlotRef, ToWorker, WorkerInit } from './worker-protocol.js';
 
@@ -38,6 +39,8 @@ interface WorkerSlot {
   chunks: Float64Array[];
   ports: Map<string, { free: number; total: number }>;
   pending: Map<number, Pending>;
+  /** Recordings being stopped: the worker answers with the files. */
+  recStops: Map<number, (files: RecordedFile[]) => void>;
   /** Why it died, when it did (the 'error' event comes before 'exit'). */
   failure: string | null;
   deaths: number[];
@@ -82,7 +85,7 @@ export class WorkerMediaPlane implements MediaPlane {
   ) {
     this.workers = sliceRange(range, count).map((r, index) => ({
       index, range: r, worker: null, port: null, handle: () => undefined, alive: false, generation: 0, chunks: [], ports: new Map(),
-      pending: new Map(), failure: null, deaths: [],
+      pending: new Map(), recStops: new Map(), failure: null, deaths: [],
     }));
   }
 
@@ -189,6 +192,7 @@ export class WorkerMediaPlane implements MediaPlane {
         break;
       case 'ports': this.setPorts(w, m.ports); break;
       case 'shutdown-done': w.pending.get(m.req)?.resolve(null as never); w.pending.delete(m.req); break;
+      case 'rec-stopped': w.recStops.get(m.req)?.(m.files); w.recStops.delete(m.req); break;
       case 'ready': break;
     }
   }
@@ -200,6 +204,9 @@ export class WorkerMediaPlane implements MediaPlane {
     for (const id of ids) this.forget(id);
     for (const p of w.pending.values()) p.reject(new Error(`media worker ${w.index} died`));
     w.pending.clear();
+    // Its recordings died with it: what reached the disk stays, but no file list comes back.
+    for (const done of w.recStops.values()) done([]);
+    w.recStops.clear();
     // Its sockets died with it: the whole slice is free again.
     for (const p of w.ports.values()) p.free = p.total;
     this.opts.onNotice?.('media worker died', { worker: w.index, reason, sockets: ids.length });
@@ -327,6 +334,7 @@ export class WorkerMediaPlane implements MediaPlane {
         id, localAddress: s.localAddress, localPort: s.localPort, remote: s.remote, confirmed: s.confirmed,
         packets: c[C_PACKETS]!, bytes: c[C_BYTES]!, errors: c[C_ERRORS]!, dropped: c[C_DROPPED]!,
         lastPacketMs: c[C_LAST_MS]!, ssrc: c[C_SSRC]! < 0 ? null : c[C_SSRC]!,
+        quality: s.kind === 'rtp' ? readQuality(c) : null,
       });
     }
     return out;
@@ -344,6 +352,35 @@ export class WorkerMediaPlane implements MediaPlane {
 
   onEvent(listener: (ev: PlaneEvent) => void): void {
     this.listeners.push(listener);
+  }
+
+  // Call recording: sent to the worker that owns the call's sockets (its group).
+  private groupWorker(group: string): WorkerSlot | null {
+    const g = this.groups.get(group);
+    const w = g ? this.workers[g.worker]! : null;
+    return w?.alive ? w : null;
+  }
+
+  startRecording(req: RecordingRequest): void {
+    const w = this.groupWorker(req.group);
+    if (w) this.post(w, { op: 'rec-start', req });
+  }
+
+  updateRecording(group: string, streams: RecordingStream[]): void {
+    const w = this.groupWorker(group);
+    if (w) this.post(w, { op: 'rec-update', group, streams });
+  }
+
+  pauseRecording(group: string): void { const w = this.groupWorker(group); if (w) this.post(w, { op: 'rec-pause', group }); }
+  resumeRecording(group: string): void { const w = this.groupWorker(group); if (w) this.post(w, { op: 'rec-resume', group }); }
+
+  stopRecording(group: string): Promise<RecordedFile[]> {
+    const w = this.groupWorker(group);
+    if (!w) return Promise.resolve([]);
+    const req = this.nextReq++;
+    const done = new Promise<RecordedFile[]>((resolve) => w.recStops.set(req, resolve));
+    this.post(w, { op: 'rec-stop', req, group });
+    return done;
   }
 
   /** Test hook: makes worker `index` throw, as a bug would. */

@@ -1,6 +1,6 @@
 // Messages between WorkerMediaPlane (main thread) and a media worker: plain, structured-cloneable.
 // Imports nothing of ours but media/plane.ts types.
-import type { Endpoint, OpenedPair, PlaneEvent, SocketId, SocketPlan } from './plane.js';
+import type { Endpoint, OpenedPair, PlaneEvent, RecordedFile, RecordingRequest, RecordingStream, SocketId, SocketPlan } from './plane.js';
 
 export interface WorkerInit {
   index: number;
@@ -18,6 +18,12 @@ export type ToWorker =
   | { op: 'install'; plans: SocketPlan[] }
   | { op: 'close'; ids: SocketId[] }
   | { op: 'shutdown'; req: number }
+  /** Call recording: the recorder lives in the worker that owns the call's sockets. */
+  | { op: 'rec-start'; req: RecordingRequest }
+  | { op: 'rec-update'; group: string; streams: RecordingStream[] }
+  | { op: 'rec-pause'; group: string }
+  | { op: 'rec-resume'; group: string }
+  | { op: 'rec-stop'; req: number; group: string }
   /** Test hook: throw from the worker's event loop, as a bug would. */
   | { op: 'crash' };
 
@@ -32,4 +38,5 @@ export type FromWorker =
   /** Remote and confirmation after an install, in the worker's order (authoritative). */
   | { type: 'state'; states: { id: SocketId; remote: Endpoint | null; confirmed: boolean }[] }
   | { type: 'ports'; ports: PortsSnapshot[] }
-  | { type: 'shutdown-done'; req: number };
+  | { type: 'shutdown-done'; req: number }
+  | { type: 'rec-stopped'; req: number; files: RecordedFile[] };

@@ -47,6 +47,14 @@ port.on('message', (m: ToWorker) => {
       clearInterval(tick);
       void plane.shutdown().then(() => post({ type: 'shutdown-done', req: m.req }));
       break;
+    // Call recording (the hub inside the plane owns the recorders of this worker's calls).
+    case 'rec-start': plane.startRecording(m.req); break;
+    case 'rec-update': plane.updateRecording(m.group, m.streams); break;
+    case 'rec-pause': plane.pauseRecording(m.group); break;
+    case 'rec-resume': plane.resumeRecording(m.group); break;
+    case 'rec-stop':
+      void plane.stopRecording(m.group).then((files) => post({ type: 'rec-stopped', req: m.req, files }));
+      break;
     case 'crash':
       setImmediate(() => { throw new Error('media worker crash requested (test hook)'); });
       break;
