@@ -3,18 +3,34 @@
 // snapshots. Knows nothing of NG wording; throws SessionError.
 import type { Logger } from 'pino';
 import type { LogicalInterface } from '../config/load.js';
-import type { MediaPlane, PlaneEvent, SocketStats } from '../../media/plane.js';
+import { join } from 'node:path';
+import type { MediaPlane, PlaneEvent, RecordedFile, RecordingStream, SocketStats, StreamQuality } from '../../media/plane.js';
+import { fileStem } from '../../media/recording/recorder.js';
 import { SessionError } from './errors.js';
-import type { Call, DeleteOptions, LocalPair, MediaState, OfferAnswerOptions, Participant, QueryOptions } from './model.js';
+import type {
+  Call, DeleteOptions, LocalPair, MediaState, OfferAnswerOptions, Participant, QueryOptions, RecordingOptions,
+} from './model.js';
 import { applyAnswer, applyOffer, LOOP_PROTECT_ID, type OfferAnswerContext } from './offer-answer.js';
 import { allSockets, callPlans, legOf, oldLegs, opensTransaction, pairsOf, socketIds, type Leg } from './dialogue.js';
-import { parseSdp } from './sdp.js';
+import { mediaInfo, parseSdp, STATIC_PAYLOAD_TYPES } from './sdp.js';
 
 export interface SessionConfig {
   interfaces: readonly LogicalInterface[];
   timeouts: { timeoutS: number; silentTimeoutS: number; finalTimeoutS: number; offerTimeoutS: number; deleteDelayS: number };
   maxSessions: number;
   sipSource: boolean;
+  /** Call recording: where the files go (null: recording requests are refused with a log line). */
+  recording?: { dir: string | null };
+}
+
+/** A recording that ended (its files closed), for the database and the HTTP API. */
+export interface RecordingDone {
+  callId: string;
+  metadata: string;
+  startedMs: number;
+  endedMs: number;
+  files: RecordedFile[];
+  error: string | null;
 }
 
 export interface StreamSnapshot {
@@ -27,6 +43,8 @@ export interface StreamSnapshot {
   confirmed: boolean;
   stats: { packets: number; bytes: number; errors: number; dropped: number; lastPacketMs: number };
   ssrc: number | null;
+  /** RTP statistics of what the party sent here (RTP streams only, once media arrived). */
+  quality: StreamQuality | null;
   rtcpMuxed: boolean;
   /** The committed state's leg, or one that a pending re-offer opened. */
   leg: Leg;
@@ -65,6 +83,8 @@ export interface CallSnapshot {
   totals: { rtp: Counter; rtcp: Counter };
   /** A re-offer waiting for its answer: who sent it and since when. */
   pending: { offererTag: string; sinceMs: number } | null;
+  /** The call's recording, if it was ever recorded: state and the files it writes. */
+  recording: { state: string; metadata: string; files: string[]; error: string | null } | null;
 }
 
 interface Counter { packets: number; bytes: number; errors: number }
@@ -93,6 +113,9 @@ export class CallTable {
   /** When false, new calls are refused (drain); existing ones go on. */
   acceptingNewCalls = true;
   private readonly endedListeners: ((snapshot: CallSnapshot, reason: string) => void)[] = [];
+  private readonly recordingListeners: ((r: RecordingDone) => void)[] = [];
+  /** Recordings stopped by a file error (full disk, unwritable directory); their calls went on. */
+  recordingFailures = 0;
 
   constructor(
     private readonly cfg: SessionConfig,
@@ -114,6 +137,7 @@ export class CallTable {
     }
     if (ev.type === 'recording-failed') {
       this.log.error({ callId: ev.group, error: ev.error }, 'recording stopped');
+      this.recordingFailed(ev.group, ev.error);
       return;
     }
     const callId = this.socketOwner.get(ev.id) ?? null;
@@ -234,6 +258,7 @@ export class CallTable {
         const keep = new Set(committed ? socketIds(committed) : []);
         this.closeSockets(retired.filter((id) => !keep.has(id)));
         this.plane.install(callPlans(call));
+        this.syncRecording(call, opts);
         return { sdp };
       } catch (e) {
         this.rollback(call, snapshot);
@@ -269,6 +294,7 @@ export class CallTable {
         call.pending = null;
         this.retire(call, old);
         this.plane.install(callPlans(call));
+        this.syncRecording(call, opts);
         this.log.info({ callId: call.callId, fromTag: opts.fromTag, toTag: opts.toTag }, 'call answered');
         return { sdp };
       } catch (e) {
@@ -357,6 +383,8 @@ export class CallTable {
       const snap = this.snapshot(call);
       for (const l of this.endedListeners) l(snap, reason);
     }
+    // Before the sockets close: the recorder writes what is queued (and a worker still knows the call).
+    this.finishRecording(call);
     this.closeSockets(allSockets(call));
     this.calls.delete(call.callId);
     this.ended[reason] = (this.ended[reason] ?? 0) + 1;
@@ -407,6 +435,7 @@ export class CallTable {
         confirmed: st?.confirmed ?? false,
         stats: { ...counters, dropped: st?.dropped ?? 0, lastPacketMs: st?.lastPacketMs ?? 0 },
         ssrc: st?.ssrc ?? null,
+        quality: kind === 'rtp' ? st?.quality ?? null : null,
         rtcpMuxed: muxed,
         leg: id === null ? 'committed' : leg(id),
       };
@@ -432,7 +461,9 @@ export class CallTable {
       for (const m of p.medias) if (m) { stream(m, 'rtp', p); stream(m, 'rtcp', p); }
     }
     const pending = call.pending ? { offererTag: call.pending.offererTag, sinceMs: call.pending.sinceMs } : null;
-    return { callId: call.callId, createdMs: call.createdMs, lastSignalMs: call.lastSignalMs, participants, totals, pending };
+    const r = call.recording;
+    const recording = r ? { state: r.state, metadata: r.metadata, files: this.recordingFiles(call.callId), error: r.error } : null;
+    return { callId: call.callId, createdMs: call.createdMs, lastSignalMs: call.lastSignalMs, participants, totals, pending, recording };
   }
 
   /**
@@ -468,6 +499,134 @@ export class CallTable {
       const limitS = onHold ? t.silentTimeoutS : t.timeoutS;
       if (limitS > 0 && nowMs - last >= limitS * 1000) this.destroy(call, onHold ? 'silent-timeout' : 'timeout');
     }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Call recording. The plane records (one recorder per call, beside its sockets); the session
+  // decides when, names the files, and tells the plane which socket carries which party's stream.
+
+  /** Called when a recording's files are closed (call end, stop recording, or a file error). */
+  onRecordingDone(listener: (r: RecordingDone) => void): void {
+    this.recordingListeners.push(listener);
+  }
+
+  /** The pcap path(s) of the call's current recording, as rtpengine lists them in replies. */
+  recordingFiles(callId: string): string[] {
+    const r = this.calls.get(callId)?.recording;
+    return r ? [join(r.dir, `${r.stem}.pcap`)] : [];
+  }
+
+  /** Which socket carries which party's stream, with the codecs of its SDP. */
+  private recordingStreams(call: Call): RecordingStream[] {
+    const out: RecordingStream[] = [];
+    for (const p of call.participants) {
+      const peer = call.participants.find((q) => q.id === p.peerId);
+      const codecsOf = (sdp: string | null, index: number): Record<number, string> => {
+        const map: Record<number, string> = {};
+        if (sdp === null) return map;
+        try {
+          const info = mediaInfo(parseSdp(sdp), sdp)[index - 1];
+          for (const c of info?.codecs ?? []) if (c.encoding !== null) map[c.pt] = c.encoding;
+        } catch { /* an SDP we accepted parses; be safe anyway */ }
+        return map;
+      };
+      for (const m of p.medias) {
+        if (!m?.local || m.rejected || m.type !== 'audio' && m.type !== 'video') continue;
+        // The party sends with the payload types of either SDP; its own rtpmap wins.
+        const codecs: Record<number, string> = { ...codecsOf(peer?.sdpIn ?? null, m.index), ...codecsOf(p.sdpIn, m.index) };
+        for (const pt of m.payloadTypes) if (codecs[pt] === undefined && STATIC_PAYLOAD_TYPES[pt]) codecs[pt] = STATIC_PAYLOAD_TYPES[pt]!;
+        const tag = p.tag === '' ? `participant-${p.id}` : p.tag;
+        out.push({ id: m.local.rtp, tag, kind: 'rtp', src: m.remoteRtp, dst: { address: m.local.address, port: m.local.port }, codecs });
+        if (!m.rtcpMux) out.push({ id: m.local.rtcp, tag, kind: 'rtcp', src: m.remoteRtcp, dst: { address: m.local.address, port: m.local.port + 1 }, codecs: {} });
+      }
+    }
+    return out;
+  }
+
+  /** Starts (or resumes) the call's recording; false when there is nowhere to record to. */
+  private beginRecording(call: Call, metadata: string | null): boolean {
+    const dir = this.cfg.recording?.dir ?? null;
+    if (dir === null) {
+      // rtpengine 10.5 replies ok and logs an error.
+      this.log.error({ callId: call.callId }, 'recording requested, but no --recording-dir');
+      return false;
+    }
+    const r = call.recording;
+    if (r && r.state === 'paused') {
+      r.state = 'recording';
+      this.plane.resumeRecording?.(call.callId);
+      return true;
+    }
+    if (r && r.state === 'recording') return true;
+    const startedMs = Date.now();
+    call.recording = { state: 'recording', dir, stem: fileStem(call.callId, startedMs), metadata: metadata ?? r?.metadata ?? '', startedMs, error: null };
+    this.plane.startRecording?.({
+      group: call.callId, callId: call.callId, dir, stem: call.recording.stem, metadata: call.recording.metadata,
+      streams: this.recordingStreams(call),
+    });
+    this.log.info({ callId: call.callId, stem: call.recording.stem }, 'recording started');
+    return true;
+  }
+
+  /** After offer/answer: `record-call` on/off, and the (possibly new) streams of a recorded call. */
+  private syncRecording(call: Call, opts: OfferAnswerOptions): void {
+    if (opts.metadata != null && call.recording) call.recording.metadata = opts.metadata;
+    if (opts.recordCall === true) this.beginRecording(call, opts.metadata ?? null);
+    else if (opts.recordCall === false) this.finishRecording(call);
+    const r = call.recording;
+    if (r && opts.recordCall !== true && (r.state === 'recording' || r.state === 'paused')) {
+      this.plane.updateRecording?.(call.callId, this.recordingStreams(call));
+    }
+  }
+
+  /** Stops the call's recording; the files are reported to `onRecordingDone` once closed. */
+  private finishRecording(call: Call): void {
+    const r = call.recording;
+    if (!r || r.state === 'stopped') return;
+    const failed = r.state === 'failed';
+    r.state = 'stopped';
+    const stop = this.plane.stopRecording?.(call.callId) ?? Promise.resolve([]);
+    void stop.then((files) => {
+      const done: RecordingDone = { callId: call.callId, metadata: r.metadata, startedMs: r.startedMs, endedMs: Date.now(), files, error: failed ? r.error : null };
+      this.log.info({ callId: call.callId, files: files.length, bytes: files.reduce((n, f) => n + f.bytes, 0) }, 'recording stopped');
+      for (const l of this.recordingListeners) l(done);
+    }, (err: Error) => this.log.error({ callId: call.callId, err: err.message }, 'recording stop failed'));
+  }
+
+  private recordingFailed(group: string, error: string): void {
+    this.recordingFailures++;
+    const r = this.calls.get(group)?.recording;
+    if (r && r.state !== 'stopped') { r.state = 'failed'; r.error = error; }
+  }
+
+  /** NG `start recording`: records the whole call (rtpengine 10.5 ignores the participant keys). */
+  async startRecording(opts: RecordingOptions): Promise<void> {
+    return this.exclusive(opts.callId, async () => {
+      const call = this.liveCall(opts.callId);
+      if (opts.metadata !== null && call.recording) call.recording.metadata = opts.metadata;
+      this.beginRecording(call, opts.metadata);
+    });
+  }
+
+  /** NG `stop recording`: closes the files; a later `start recording` makes new ones. */
+  async stopRecording(opts: RecordingOptions): Promise<void> {
+    return this.exclusive(opts.callId, async () => { this.finishRecording(this.liveCall(opts.callId)); });
+  }
+
+  /** NG `pause recording`: nothing is recorded until `start recording`; the audio files skip the pause. */
+  async pauseRecording(opts: RecordingOptions): Promise<void> {
+    return this.exclusive(opts.callId, async () => {
+      const r = this.liveCall(opts.callId).recording;
+      if (r?.state !== 'recording') return;
+      r.state = 'paused';
+      this.plane.pauseRecording?.(opts.callId);
+    });
+  }
+
+  private liveCall(callId: string): Call {
+    const call = this.calls.get(callId);
+    if (!call) throw new SessionError('NO_CALL', 'unknown call-id');
+    return call;
   }
 
   /** Ends every call at once (shutdown). */

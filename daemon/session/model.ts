@@ -37,6 +37,41 @@ export interface MediaState {
   mid: string | null;
   ice: IceCredentials | null;
   foundation: string | null;
+  // --- WebRTC (webrtc.ts): all optional so that stored calls from before still load ---------
+  /** Our sockets on the interface's other addresses, opened for ICE (one host candidate each). */
+  localExtra?: LocalPair[];
+  /** We wrote ICE (our credentials and candidates) in the last SDP sent to this party. */
+  iceUsed?: boolean;
+  /** We are ICE-lite towards this party (ICE-lite forward/backward/both). */
+  iceLite?: boolean;
+  /** What this party's SDP said about its ICE (credentials, candidates, a=ice-lite). */
+  remoteIce?: RemoteIce | null;
+  /** a=crypto values this party wrote, and the ones we wrote to it (tags as written). */
+  cryptoIn?: string[];
+  cryptoOut?: string[];
+  /** Negotiated SDES: the party's line (it encrypts with it) and ours towards it; null: no SDES. */
+  sdes?: { rx: string; tx: string } | null;
+  /** SRTP passes through unchanged between this party and its peer (same SDES line both ways). */
+  srtpPassthrough?: boolean;
+  /** This party's a=fingerprint and a=setup. */
+  remoteFingerprint?: { hash: string; value: string } | null;
+  remoteSetup?: string | null;
+  /** Our DTLS towards this party: the a=setup we wrote, and the fingerprint hash (fixed once chosen). */
+  dtlsSetup?: 'actpass' | 'active' | 'passive' | null;
+  dtlsHash?: string;
+  /** DTLS-reverse given with the offer that created this media: our role towards the offerer. */
+  dtlsReverse?: 'active' | 'passive' | null;
+  /** The party takes RTCP feedback (AVPF, or a=rtcp-fb in its SDP). */
+  rtcpFeedback?: boolean;
+  /** generate-RTCP asked for this media. */
+  generateRtcp?: boolean;
+}
+
+export interface RemoteIce {
+  ufrag: string | null;
+  pwd: string | null;
+  lite: boolean;
+  candidates: { foundation: string; component: 1 | 2; priority: number; address: string; port: number; type: 'host' | 'srflx' | 'prflx' | 'relay' }[];
 }
 
 export interface ParticipantFlags {
@@ -85,6 +120,19 @@ export interface Call {
   pending?: PendingOffer | null;
   /** Sockets of replaced legs: they no longer relay and close at `atMs` (delete-delay). */
   retiring?: RetiringPair[];
+  /** Call recording, once asked for (record-call, start recording); absent/null: never recorded. */
+  recording?: RecordingState | null;
+}
+
+/** A call's recording (the media plane writes the files; see media/recording-hub.ts). */
+export interface RecordingState {
+  state: 'recording' | 'paused' | 'stopped' | 'failed';
+  dir: string;
+  /** File name stem: the files are STEM.pcap, STEM-N.wav, STEM-mix.wav, STEM.json. */
+  stem: string;
+  metadata: string;
+  startedMs: number;
+  error: string | null;
 }
 
 /**
@@ -121,6 +169,36 @@ export interface OfferAnswerOptions {
   codec: { strip: string[]; except: string[]; offer: string[]; mask: string[]; transcode: string[] };
   ptime: number | null;
   label: string | null;
+  /** WebRTC keys (DTLS, SDES, OSRTP, ICE-lite, generate RTCP); absent: rtpengine's defaults. */
+  webrtc?: WebrtcOptions;
+  /** `record call` / `record-call`: true turns recording on, false off; absent/null: unchanged. */
+  recordCall?: boolean | null;
+  /** Recording metadata (NG `metadata`), stored with the recording. */
+  metadata?: string | null;
+}
+
+/** `start recording` / `stop recording` / `pause recording`. */
+export interface RecordingOptions { callId: string; metadata: string | null }
+
+/** NG `DTLS`, `DTLS-reverse`, `DTLS-fingerprint`, `SDES`, `OSRTP`, `ICE-lite`, `generate RTCP`. */
+export interface WebrtcOptions {
+  dtls: 'default' | 'off' | 'passive' | 'active';
+  dtlsReverse: 'passive' | 'active' | null;
+  /** sha-1, sha-224, sha-256, sha-384, sha-512 (lower case); null: sha-256, or what the media has. */
+  dtlsFingerprint: string | null;
+  sdesOff: boolean;
+  /** SDES-no-<suite>, SDES-only-<suite> (10.5 ignores `only`; so do we, see webrtc.ts). */
+  sdesNo: string[];
+  sdesOnly: string[];
+  sdesPad: boolean;
+  sdesLifetime: boolean;
+  /** UNENCRYPTED_SRTP, UNENCRYPTED_SRTCP, UNAUTHENTICATED_SRTP asked for in our offers. */
+  sdesParams: string[];
+  osrtpOffer: boolean;
+  osrtpAccept: boolean;
+  iceLite: 'off' | 'forward' | 'backward' | 'both';
+  /** true/false: generate RTCP on/off; null: not given. */
+  generateRtcp: boolean | null;
 }
 
 export interface DeleteOptions {
