@@ -12,17 +12,11 @@ import path from 'node:path';
 import knexFactory from 'knex';
 import { knexConfig } from '../../daemon/store.js';
 import { ROOT, startDaemon, type Daemon } from '../support/daemon.js';
+import { freeUdpPort, until } from '../support/net.js';
 
 const KAMAILIO = ['/usr/sbin/kamailio', '/usr/bin/kamailio'].find((p) => existsSync(p));
 const SQLITE_MODULE = ['/usr/lib/x86_64-linux-gnu/kamailio/modules/db_sqlite.so', '/usr/lib/kamailio/modules/db_sqlite.so'];
 
-async function until(cond: () => Promise<boolean>, what: string, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await cond().catch(() => false))) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 function invite(sipPort: number, callId: string, localPort: number): Buffer {
   const body = ['v=0', 'o=- 1 1 IN IP4 127.0.0.1', 's=-', 'c=IN IP4 127.0.0.1', 't=0 0', 'm=audio 7000 RTP/AVP 0', ''].join('\r\n');
@@ -106,10 +100,3 @@ test('Kamailio reading the shared instances table sends new calls elsewhere once
   assert.equal(after.b, before.b + 12, 'the other instance took them all');
 });
 
-async function freeUdpPort(): Promise<number> {
-  const s = dgram.createSocket('udp4');
-  await new Promise<void>((r) => s.bind(0, '127.0.0.1', () => r()));
-  const p = s.address().port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return p;
-}

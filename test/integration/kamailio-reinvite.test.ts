@@ -16,6 +16,7 @@ import { decodeBencodeDict, splitCookie, type NgDict } from '../../control/codec
 import { plain, type Plain } from '../support/ng-client.js';
 import { ROOT, startDaemon, type Daemon } from '../support/daemon.js';
 import { phone, rtp, type Peer } from '../support/media.js';
+import { freeUdpPort } from '../support/net.js';
 
 const FIXTURES = path.join(ROOT, 'test/fixtures/kamailio-reinvite');
 
@@ -43,13 +44,6 @@ function stopGroup(proc: ChildProcess): Promise<void> {
   });
 }
 
-async function freeUdpPort(): Promise<number> {
-  const s = dgram.createSocket('udp4');
-  await new Promise<void>((r) => s.bind(0, '127.0.0.1', () => r()));
-  const p = s.address().port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return p;
-}
 
 // ---- a minimal SIP user agent over UDP --------------------------------------------------
 

@@ -10,6 +10,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { ROOT, startDaemon } from '../support/daemon.js';
+import { freeTcpPort, freeUdpPort } from '../support/net.js';
 
 const FIXTURES = path.join(ROOT, 'test/fixtures/kamailio');
 const RATE = 8000;
@@ -100,21 +101,7 @@ function stopGroup(proc: ChildProcess): Promise<void> {
   });
 }
 
-async function freeUdpPort(): Promise<number> {
-  const s = dgram.createSocket('udp4');
-  await new Promise<void>((r) => s.bind(0, '127.0.0.1', () => r()));
-  const p = s.address().port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return p;
-}
 
-async function freeTcpPort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const p = (s.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return p;
-}
 
 async function canBind(kind: 'udp' | 'tcp', port: number): Promise<boolean> {
   if (kind === 'udp') {

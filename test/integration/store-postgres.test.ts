@@ -6,19 +6,13 @@ import { knexConfig } from '../../daemon/store.js';
 import { startDaemon } from '../support/daemon.js';
 import { startPostgres } from '../support/postgres.js';
 import { sdp } from '../support/media.js';
+import { until } from '../support/net.js';
 
 let n = 0;
 /** A new call's offer (each attempt its own call-id, so an accepted one does not hide a later refusal). */
 const newCall = async (d: { ng: { cmd: (x: Record<string, string>) => Promise<Record<string, unknown>> } }) =>
   (await d.ng.cmd({ command: 'offer', 'call-id': `pg-new-${++n}`, 'from-tag': 'a', sdp: sdp({ port: 7000 }) }))['error-reason'];
 
-async function until(cond: () => Promise<boolean>, what: string, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await cond().catch(() => false))) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 test('PostgreSQL: migrations run on first start, the instance registers, drain by SQL refuses new calls, call records land', async (t) => {
   const pg = await startPostgres(t);

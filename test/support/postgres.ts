@@ -3,10 +3,10 @@
 // without it, callers skip.
 import { execFileSync } from 'node:child_process';
 import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import type { TestContext } from 'node:test';
+import { freeTcpPort as freePort } from './net.js';
 
 function pgBin(): string | null {
   const root = '/usr/lib/postgresql';
@@ -15,13 +15,6 @@ function pgBin(): string | null {
   return v && existsSync(path.join(root, v, 'bin/initdb')) ? path.join(root, v, 'bin') : null;
 }
 
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 /** Starts PostgreSQL and returns its URL, or null (with the reason) when it cannot run here. */
 export async function startPostgres(t: TestContext): Promise<{ url: string } | { skip: string }> {

@@ -8,6 +8,7 @@ import pino from 'pino';
 import knexFactory from 'knex';
 import { Instance } from '../../../daemon/instance.js';
 import { Store, knexConfig } from '../../../daemon/store.js';
+import { until } from '../../support/net.js';
 
 const quiet = pino({ level: 'silent' });
 
@@ -23,13 +24,6 @@ function setup(t: { after: (fn: () => void) => void }, dbUrl?: string) {
   return { dir, table, instance, store, url };
 }
 
-async function until(cond: () => boolean | Promise<boolean>, what: string, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 test('migrates a new SQLite file, registers Kamailio\'s row and our own, with the version row Kamailio checks', async (t) => {
   const { store, url } = setup(t);
