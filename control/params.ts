@@ -1,6 +1,7 @@
 // NG dictionary → typed parameters. The only place that knows the wire spellings of keys and
 // flags ('from-tag' → fromTag, 'trust address' → trust-address, …).
-import type { DeleteOptions, OfferAnswerOptions, QueryOptions } from '../daemon/session/model.js';
+import type { DeleteOptions, OfferAnswerOptions, QueryOptions, WebrtcOptions } from '../daemon/session/model.js';
+import type { RecordingOptions } from '../daemon/session/model.js';
 import type { IceMode } from '../daemon/session/rewrite.js';
 import type { NgDict, NgValue } from './codec.js';
 import { NgError } from './errors.js';
@@ -163,7 +164,84 @@ export function offerAnswerOptions(p: Params, command: 'offer' | 'answer'): Offe
     codec,
     ptime: command === 'offer' && ptime !== null && ptime > 0 ? ptime : null,
     label: p.str('label'),
+    ...recordingKeys(p, flags),
+    webrtc: webrtcOptions(p, flags),
   };
+}
+
+// --- WebRTC keys (rtpengine 10.5: DTLS, DTLS-reverse, DTLS-fingerprint, SDES, OSRTP, ICE-lite,
+// generate RTCP, and their flag forms SDES-…, OSRTP-…, generate-RTCP, pad-crypto) -------------
+
+const OFF = new Set(['off', 'no', 'disable', 'disabled']);
+const ICE_LITE = new Map<string, WebrtcOptions['iceLite']>([
+  ...['forward', 'offer', 'fwd', 'fw'].map((k) => [k, 'forward'] as const),
+  ...['backward', 'backwards', 'reverse', 'answer', 'back', 'bkw', 'bk'].map((k) => [k, 'backward'] as const),
+  ['both', 'both'], ...['off', 'none', 'no'].map((k) => [k, 'off'] as const),
+]);
+const SDES_PARAMS: Record<string, [string, boolean]> = {
+  unencrypted_srtp: ['UNENCRYPTED_SRTP', true], unencrypted_srtcp: ['UNENCRYPTED_SRTCP', true],
+  unauthenticated_srtp: ['UNAUTHENTICATED_SRTP', true], encrypted_srtp: ['UNENCRYPTED_SRTP', false],
+  encrypted_srtcp: ['UNENCRYPTED_SRTCP', false], authenticated_srtp: ['UNAUTHENTICATED_SRTP', false],
+};
+/** The order rtpengine writes the session parameters in. */
+const SDES_PARAM_ORDER = ['UNENCRYPTED_SRTP', 'UNENCRYPTED_SRTCP', 'UNAUTHENTICATED_SRTP'];
+
+export function webrtcOptions(p: Params, flags: ReadonlySet<string>): WebrtcOptions {
+  const dtls = (p.str('dtls') ?? '').toLowerCase();
+  const rev = (p.str('dtls-reverse') ?? '').toLowerCase();
+  const fp = (p.str('dtls-fingerprint') ?? '').toLowerCase();
+  const o: WebrtcOptions = {
+    dtls: OFF.has(dtls) ? 'off' : dtls === 'passive' || dtls === 'active' ? dtls : 'default',
+    dtlsReverse: rev === 'passive' || rev === 'active' ? rev : null,
+    dtlsFingerprint: /^sha-(1|224|256|384|512)$/.test(fp) ? fp : null,
+    sdesOff: false, sdesNo: [], sdesOnly: [], sdesPad: flags.has('pad-crypto'), sdesLifetime: false, sdesParams: [],
+    osrtpOffer: false, osrtpAccept: false,
+    iceLite: ICE_LITE.get((p.str('ice-lite') ?? '').toLowerCase()) ?? 'off',
+    generateRtcp: flags.has('generate-RTCP') ? true : null,
+  };
+  const gen = (p.str('generate-rtcp') ?? '').toLowerCase();
+  if (gen === 'on' || gen === 'yes') o.generateRtcp = true;
+  else if (OFF.has(gen)) o.generateRtcp = false;
+  const params = new Map<string, boolean>();
+  const sdes = (item: string): void => {
+    const lower = item.toLowerCase();
+    if (OFF.has(lower)) o.sdesOff = true;
+    else if (lower === 'pad') o.sdesPad = true;
+    else if (lower === 'lifetime') o.sdesLifetime = true;
+    else if (lower.startsWith('no-')) o.sdesNo.push(item.slice(3).toUpperCase());
+    else if (lower.startsWith('only-')) o.sdesOnly.push(item.slice(5).toUpperCase());
+    else if (SDES_PARAMS[lower]) params.set(SDES_PARAMS[lower]![0], SDES_PARAMS[lower]![1]);
+  };
+  const osrtp = (item: string): void => {
+    const lower = item.toLowerCase();
+    if (lower === 'offer') o.osrtpOffer = true;
+    if (lower === 'accept') o.osrtpAccept = true;
+  };
+  const sdesKey = p.keys.get('sdes');
+  if (Array.isArray(sdesKey)) p.list('sdes').forEach(sdes); else { const s1 = p.str('sdes'); if (s1) sdes(s1); }
+  const osrtpKey = p.keys.get('osrtp');
+  if (Array.isArray(osrtpKey)) p.list('osrtp').forEach(osrtp); else { const s1 = p.str('osrtp'); if (s1) osrtp(s1); }
+  for (const f of flags) {
+    if (/^SDES-/i.test(f)) sdes(f.slice(5));
+    else if (/^OSRTP-/i.test(f)) osrtp(f.slice(6));
+  }
+  o.sdesParams = SDES_PARAM_ORDER.filter((k) => params.get(k) === true);
+  return o;
+}
+
+// --- Recording keys (ng-protocol.md §3.11): `record call` / `record-call` is yes|no|on|off, the
+// `record-call` flag is `on`; `metadata` is stored with the recording as it is. -----------------
+const RECORD_CALL = new Map([['yes', true], ['on', true], ['no', false], ['off', false]]);
+
+function recordingKeys(p: Params, flags: ReadonlySet<string>): { recordCall: boolean | null; metadata: string | null } {
+  const v = p.str('record-call');
+  const recordCall = v !== null ? RECORD_CALL.get(v.trim().toLowerCase()) ?? null : flags.has('record-call') ? true : null;
+  return { recordCall, metadata: p.str('metadata') };
+}
+
+/** `start recording` / `stop recording` / `pause recording`: the call; `output-destination` is accepted and ignored. */
+export function recordingOptions(p: Params): RecordingOptions {
+  return { callId: callId(p), metadata: p.str('metadata') };
 }
 
 export function deleteOptions(p: Params): DeleteOptions {
