@@ -13,12 +13,16 @@ const NOTHING_PENDING = 'No pending re-offer to roll back; call kept';
 
 export const del: CommandHandler = async (p, ctx): Promise<NgDict> => {
   const opts = deleteOptions(p);
+  // Taken first: an immediate delete forgets the call.
+  const files = ctx.table.recordingFiles(opts.callId);
   const r = await ctx.table.delete(opts);
   if (!r.found) {
     if (opts.fatal) throw new NgError(NOT_FOUND);
     return { warning: NOT_FOUND, result: 'ok' };
   }
-  const stats = r.snapshot ? formatCall(r.snapshot) : {};
+  // A recorded call's files (the pcap paths), as in rtpengine's offer/answer replies; with only a
+  // call-id too, so the proxy learns them whichever delete it sends.
+  const stats: NgDict = { ...(files.length ? { recordings: files } : {}), ...(r.snapshot ? formatCall(r.snapshot) : {}) };
   if (r.rolledBack) return { ...stats, warning: ROLLED_BACK, result: 'ok' };
   if (r.nothingPending) return { ...stats, warning: NOTHING_PENDING, result: 'ok' };
   return { ...stats, result: 'ok' };

@@ -25,8 +25,45 @@ function stream(s: StreamSnapshot, createdMs: number, strict: boolean, handover:
   out.flags = flags;
   if (s.ssrc !== null) out.SSRC = s.ssrc;
   out.stats = { packets: s.stats.packets, bytes: s.stats.bytes, errors: s.stats.errors };
+  // rtprelay: RFC 3550 figures of the RTP the party sent, and an MOS estimate (E-model).
+  if (s.quality) out.quality = qualityDict(s.quality);
   // rtprelay: which offer/answer state the leg belongs to (a re-offer may be pending).
   out.leg = s.leg;
+  return out;
+}
+
+/** One stream's quality in NG form (rtprelay's key; numbers are integers or strings, as bencode wants). */
+function qualityDict(q: NonNullable<StreamSnapshot['quality']>): NgDict {
+  const out: NgDict = {
+    received: q.received, lost: q.lost, duplicates: q.duplicates, 'out of order': q.outOfOrder,
+    // bencode has no floats: µs like rtpengine's round-trip times, and the ms as a string.
+    'jitter us': Math.round(q.jitterMs * 1000), jitter: q.jitterMs.toFixed(3),
+  };
+  if (q.rtcpFractionLost !== null) out['RTCP fraction lost'] = Math.round(q.rtcpFractionLost * 256);
+  if (q.rtcpCumulativeLost !== null) out['RTCP cumulative lost'] = q.rtcpCumulativeLost;
+  if (q.rttMs !== null) out['round-trip time'] = Math.round(q.rttMs * 1000);
+  if (q.mos !== null) { out.MOS = Math.round(q.mos * 10); out['MOS estimate'] = q.mos.toFixed(2); }
+  return out;
+}
+
+/**
+ * rtpengine's `SSRC` dictionary (ng-protocol.md §5), from the relay's own figures: rtpengine
+ * fills it from RTCP only; we have sequence loss and jitter for every stream. MOS is ×10 as in
+ * rtpengine, round-trip time in µs, jitter in ms, packet loss in percent.
+ */
+function ssrcDict(c: CallSnapshot): NgDict {
+  const out: NgDict = {};
+  for (const p of c.participants) for (const m of p.medias) for (const s of m.streams) {
+    const q = s.quality;
+    if (s.kind !== 'rtp' || s.ssrc === null || !q || q.mos === null) continue;
+    const expected = q.received + q.lost;
+    const figures: NgDict = {
+      MOS: Math.round(q.mos * 10), 'round-trip time': q.rttMs === null ? 0 : Math.round(q.rttMs * 1000),
+      'round-trip time leg': q.rttMs === null ? 0 : Math.round(q.rttMs * 1000),
+      jitter: Math.round(q.jitterMs), 'packet loss': expected ? Math.round((100 * q.lost) / expected) : 0, samples: 1,
+    };
+    out[String(s.ssrc)] = { 'cumulative loss': q.lost, 'average MOS': figures, 'lowest MOS': { ...figures }, 'highest MOS': { ...figures } };
+  }
   return out;
 }
 
@@ -62,10 +99,12 @@ export function formatCall(c: CallSnapshot): NgDict {
     created: secs(c.createdMs),
     created_us: (c.createdMs % 1000) * 1000,
     'last signal': secs(c.lastSignalMs),
-    SSRC: {},
+    SSRC: ssrcDict(c),
     tags,
     totals: { RTP: { ...c.totals.rtp }, RTCP: { ...c.totals.rtcp } },
     // rtprelay: a re-offer waiting for its answer (absent when none is).
     ...(c.pending ? { 'pending offer': { 'from-tag': c.pending.offererTag, since: secs(c.pending.sinceMs) } } : {}),
+    // rtprelay: the call's recording (absent when it was never recorded).
+    ...(c.recording ? { recording: { state: c.recording.state, metadata: c.recording.metadata, files: c.recording.files } } : {}),
   };
 }

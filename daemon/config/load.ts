@@ -49,6 +49,8 @@ export interface Config {
     readonly recordDays: number;
     readonly kamailioRpcUrl: string | null;
   };
+  /** Call recording: files under `dir` (null: recording requests are logged and ignored). */
+  readonly recording: { readonly dir: string | null; readonly method: 'pcap'; readonly format: 'raw' };
   /** Things worth one line at start (ignored rtpengine options, …). */
   readonly warnings: readonly string[];
 }
@@ -283,10 +285,22 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pro
       recordDays: int('call-record-days', get('call-record-days')!, 0, 100_000),
       kamailioRpcUrl: get('kamailio-rpc-url') ?? null,
     },
+    recording: recordingConfig(get, warnings),
     warnings,
   };
   bool('foreground', get('foreground')!);
   return deepFreeze(cfg);
+}
+
+/** --recording-dir/-method/-format, in rtpengine's spirit: we always write the files ourselves. */
+function recordingConfig(get: (k: string) => string | undefined, warnings: string[]): Config['recording'] {
+  const method = get('recording-method')!;
+  if (method === 'proc') warnings.push('--recording-method=proc: rtprelay has no recording daemon and writes the files itself (as pcap)');
+  else if (method !== 'pcap') throw new ConfigError(`--recording-method: "${method}" is not pcap or proc`);
+  const format = get('recording-format')!;
+  if (format === 'eth') warnings.push('--recording-format=eth: pcap files are written with raw IP packets (LINKTYPE_RAW)');
+  else if (format !== 'raw') throw new ConfigError(`--recording-format: "${format}" is not raw or eth`);
+  return { dir: get('recording-dir') || null, method: 'pcap', format: 'raw' };
 }
 
 function dbUrl(v: string | undefined): string | null {

@@ -48,6 +48,10 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'shutdown-timeout', type: 'seconds', default: 3600, help: 'on SIGTERM, wait this long for running calls to end (a second signal exits at once)' },
   { key: 'call-record-days', type: 'int', default: 30, help: 'keep call records this many days (0: for ever)' },
   { key: 'kamailio-rpc-url', type: 'string', help: "Kamailio's JSON-RPC URL (jsonrpcs), asked to rtpengine.reload when instances are added or removed" },
+  // Call recording, in rtpengine's spelling (see README, Recording and statistics).
+  { key: 'recording-dir', type: 'string', help: 'directory for call recordings (pcap, WAV per party and mixed, metadata JSON); no recording without it' },
+  { key: 'recording-method', type: 'string', default: 'pcap', help: 'pcap (rtprelay writes the files itself; rtpengine\'s proc is accepted and does the same)' },
+  { key: 'recording-format', type: 'string', default: 'raw', help: 'pcap link type: raw (IP packets; eth is accepted and written as raw)' },
   // Accepted so that an rtpengine 10.5 command line or config file runs unchanged; not implemented (yet).
   // The lists follow `rtpengine --help`: options that take a value, then flags (which never take one).
   ...unimplemented('string', [
@@ -56,8 +60,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     'control-tos', 'r:redis', 'w:redis-write', 'redis-num-threads', 'redis-expires', 'redis-allowed-errors',
     'redis-disable-time', 'redis-cmd-timeout', 'redis-connect-timeout', 'b:b2b-url', 'log-facility-cdr',
     'log-facility-rtcp', 'log-facility-dtmf', 'dtmf-log-dest', 'log-format', 'x:xmlrpc-format', 'num-threads',
-    'media-num-threads', 'max-load', 'max-cpu', 'max-bandwidth', 'homer', 'homer-protocol', 'homer-id', 'recording-dir',
-    'recording-method', 'recording-format', 'iptables-chain', 'scheduling', 'priority', 'idle-scheduling',
+    'media-num-threads', 'max-load', 'max-cpu', 'max-bandwidth', 'homer', 'homer-protocol', 'homer-id', 'iptables-chain', 'scheduling', 'priority', 'idle-scheduling',
     'idle-priority', 'mysql-host', 'mysql-port', 'mysql-user', 'mysql-pass', 'mysql-query', 'endpoint-learning',
     'jitter-buffer', 'dtls-rsa-key-size', 'dtls-cert-cipher', 'dtls-mtu', 'dtls-ciphers', 'dtls-signature',
     'listen-https', 'https-cert', 'https-key', 'http-threads', 'software-id', 'dtx-delay', 'max-dtx', 'dtx-buffer',
