@@ -42,6 +42,8 @@ export interface MediaState {
   localExtra?: LocalPair[];
   /** We wrote ICE (our credentials and candidates) in the last SDP sent to this party. */
   iceUsed?: boolean;
+  /** We are the controlling ICE agent towards this party (RFC 8445 6.1.1). */
+  iceControlling?: boolean;
   /** We are ICE-lite towards this party (ICE-lite forward/backward/both). */
   iceLite?: boolean;
   /** What this party's SDP said about its ICE (credentials, candidates, a=ice-lite). */

@@ -8,6 +8,9 @@ import { SessionError } from './errors.js';
 import type { Call, LocalPair, MediaState, OfferAnswerOptions, Participant } from './model.js';
 import { attrName, attrValue, mediaInfo, parseSdp, serializeSdp, type Direction, type MediaInfo, type SdpDoc, type SdpLine } from './sdp.js';
 import { randomAlnum, rewriteSdp, type MediaTarget, type RewritePlan } from './rewrite.js';
+import {
+  answerCrypto, cryptoLines, DEFAULT_WEBRTC, isFeedbackProto, mediaSecurity, offerCrypto, socketCrypto, socketIce, takeSecurity,
+} from './webrtc.js';
 
 /**
  * The a=rtpengine value this process writes with loop-protect. One per process, as in
@@ -23,6 +26,11 @@ export interface OfferAnswerContext {
   /** Sockets that the caller closes once the command has succeeded (replaced legs). */
   retired: number[];
   warn: (fields: object, msg: string) => void;
+  /**
+   * Our DTLS certificate's fingerprint in `hash` (sha-1 … sha-512), as written in a=fingerprint;
+   * null or absent: no certificate, so no DTLS is offered or answered.
+   */
+  fingerprint?: (hash: string) => string | null;
 }
 
 export function newParticipant(call: Call, tag: string, viaBranch: string | null, nowMs: number, itf: string): Participant {
@@ -131,15 +139,21 @@ export function forwardPlans(from: Participant, to: Participant | null): SocketP
     const base = {
       forward, asymmetric: from.flags.asymmetric, strictSource: from.flags.strictSource,
       mediaHandover: from.flags.mediaHandover,
+      // WebRTC (webrtc.ts): SRTP and ICE with this party, RTCP feedback it takes, RTCP we generate.
+      crypto: socketCrypto(m), rtcpFeedback: m.rtcpFeedback ?? true, generateRtcp: m.generateRtcp ?? false,
     };
-    plans.push({
-      ...base, id: m.local.rtp, kind: 'rtp', remote: m.remoteRtp, sink: sinkLocal?.rtp ?? null,
-      payloadTypes: m.payloadTypes, rtcpMux: m.rtcpMux, rtcpSink,
-    });
-    plans.push({
-      ...base, id: m.local.rtcp, kind: 'rtcp', remote: m.rtcpMux ? null : m.remoteRtcp, sink: rtcpSink,
-      payloadTypes: [], rtcpMux: false, rtcpSink: null,
-    });
+    // Every local address of the interface has its own pair when ICE is used (one host
+    // candidate each); they all feed the same sink. Media towards the party leaves the primary.
+    for (const local of [m.local, ...(m.localExtra ?? [])]) {
+      plans.push({
+        ...base, id: local.rtp, kind: 'rtp', remote: m.remoteRtp, sink: sinkLocal?.rtp ?? null,
+        payloadTypes: m.payloadTypes, rtcpMux: m.rtcpMux, rtcpSink, ice: socketIce(m, 1),
+      });
+      plans.push({
+        ...base, id: local.rtcp, kind: 'rtcp', remote: m.rtcpMux ? null : m.remoteRtcp, sink: rtcpSink,
+        payloadTypes: [], rtcpMux: false, rtcpSink: null, ice: m.rtcpMux ? null : socketIce(m, 2),
+      });
+    }
   }
   return plans;
 }
@@ -173,6 +187,7 @@ function writeSdp(
     originalSendrecv: opts.flags.has('original-sendrecv'),
     stripExtmap: opts.flags.has('strip-extmap'),
     loopProtect: opts.flags.has('loop-protect') ? LOOP_PROTECT_ID : null,
+    iceLite: targets.some((t) => t?.ice && t.ice.lite),
     origin: {
       username: opts.replace.has('username') ? from.originUsername : null,
       sessionName: opts.replace.has('session-name') ? from.sessionName : null,
@@ -204,16 +219,35 @@ function foundationOf(address: string): string {
 }
 
 /** `trickle`: whether to advertise trickle ICE (offer: the trickle-ICE flag; answer: the offerer did). */
+function iceWanted(opts: OfferAnswerOptions, hasIce: boolean): boolean {
+  return opts.ice === 'force' || opts.ice === 'optional' || (opts.ice === 'default' && hasIce);
+}
+
 function iceFor(m: MediaState, local: LocalPair, hasIce: boolean, opts: OfferAnswerOptions, trickle: boolean): MediaTarget['ice'] {
-  const wanted = opts.ice === 'force' || opts.ice === 'optional' || (opts.ice === 'default' && hasIce);
-  if (!wanted) return null;
+  m.iceUsed = iceWanted(opts, hasIce);
+  if (!m.iceUsed) return null;
   m.ice ??= { ufrag: randomAlnum(8), pwd: randomAlnum(26) };
-  const foundation = foundationOf(local.address);
-  return {
-    creds: m.ice,
-    candidates: [{ foundation, address: local.advertised, family: local.family, port: local.port, rtcpPort: local.port + 1 }],
-    trickle,
-  };
+  // The primary address first, then the interface's others in their order (rtpengine 10.5).
+  const candidates = [local, ...(m.localExtra ?? [])].map((l) => ({
+    foundation: foundationOf(l.address), address: l.advertised, family: l.family, port: l.port, rtcpPort: l.port + 1,
+  }));
+  return { creds: m.ice, candidates, trickle, lite: m.iceLite === true };
+}
+
+/** For ICE media: a socket pair on every other local address of the interface (each a host candidate). */
+async function openExtras(ctx: OfferAnswerContext, itf: LogicalInterface, m: MediaState, advertised: string | null, callId: string): Promise<void> {
+  if (!m.local) return;
+  const have = new Set([m.local.address, ...(m.localExtra ?? []).map((l) => l.address)]);
+  for (const addr of itf.addresses) {
+    if (have.has(addr.address)) continue;
+    (m.localExtra ??= []).push(await openLocal(ctx, addr, advertised, callId));
+  }
+}
+
+/** Our fingerprint line for `hash`, or null without a certificate. */
+function ourFingerprint(ctx: OfferAnswerContext, hash: string): { hash: string; value: string } | null {
+  const value = ctx.fingerprint?.(hash) ?? null;
+  return value === null ? null : { hash, value };
 }
 
 /** Which participant an offer from `a` is aimed at (forks are told apart by via-branch). */
@@ -245,11 +279,13 @@ export async function applyOffer(ctx: OfferAnswerContext, call: Call, opts: Offe
   a.peerId = b.id;
   b.peerId ??= a.id;
 
+  const w = opts.webrtc ?? DEFAULT_WEBRTC;
   const targets: (MediaTarget | null)[] = [];
   for (const mi of info) {
     const am = a.medias[mi.index] ??= emptyMedia(mi);
     const bm = b.medias[mi.index] ??= emptyMedia(mi);
     const moved = takeRemote(ctx, opts, am, mi);
+    takeSecurity(am, mediaSecurity(doc, mi.index), mi.proto);
     am.mid = mid(doc, mi.index);
     if (am.rejected) { targets.push(null); continue; }
     const aFamily = mi.connection?.family ?? null;
@@ -257,15 +293,30 @@ export async function applyOffer(ctx: OfferAnswerContext, call: Call, opts: Offe
     const bAddr = pickAddress(bItf, opts.addressFamily ?? aFamily);
     // A party that moved gets new ports on the other side, unless port-latching (rtpengine 10.5).
     if (bm.local && moved && !a.flags.portLatching && a.sdpIn !== null) {
-      ctx.retired.push(bm.local.rtp, bm.local.rtcp);
+      ctx.retired.push(...[bm.local, ...(bm.localExtra ?? [])].flatMap((l) => [l.rtp, l.rtcp]));
       bm.local = null;
+      bm.localExtra = [];
     }
     bm.local ??= await openLocal(ctx, bAddr, opts.mediaAddress, call.callId);
+    if (iceWanted(opts, mi.hasIce)) await openExtras(ctx, bItf, bm, opts.mediaAddress, call.callId);
+    // WebRTC state fixed by the offer: fingerprint hash (kept once chosen, as 10.5 does),
+    // ICE-lite per direction, DTLS-reverse, generate-RTCP.
+    am.dtlsHash ??= w.dtlsFingerprint ?? 'sha-256';
+    bm.dtlsHash ??= w.dtlsFingerprint ?? 'sha-256';
+    bm.iceLite = w.iceLite === 'forward' || w.iceLite === 'both';
+    am.iceLite = w.iceLite === 'backward' || w.iceLite === 'both';
+    am.dtlsReverse = w.dtlsReverse;
+    if (w.generateRtcp !== null) { am.generateRtcp = w.generateRtcp; bm.generateRtcp = w.generateRtcp; }
+    am.iceControlling = am.remoteIce?.lite === true && !am.iceLite ? true : false;
+    bm.iceControlling = !bm.iceLite;
     bm.type = am.type;
     am.rtcpMuxReject = opts.rtcpMux.has('reject');
     const mux = am.remoteRtp !== null && mi.rtcpMux;
     const wantMux = (mux && !opts.rtcpMux.has('demux')) || opts.rtcpMux.has('offer') || opts.rtcpMux.has('require');
     const proto = opts.transportProtocol ?? mi.proto;
+    const sec = offerCrypto(am, bm, proto, opts.transportProtocol !== null, w);
+    const fp = ourFingerprint(ctx, bm.dtlsHash);
+    if (fp === null) bm.dtlsSetup = null;
     targets.push({
       address: bm.local.advertised, family: bm.local.family, port: bm.local.port, rtcpPort: bm.local.port + 1,
       rtcpMux: wantMux, muxOnly: opts.rtcpMux.has('require'), proto,
@@ -274,6 +325,9 @@ export async function applyOffer(ctx: OfferAnswerContext, call: Call, opts: Offe
       ice: iceFor(bm, bm.local, mi.hasIce, opts, opts.flags.has('trickle-ICE')),
       ptime: opts.ptime ?? mi.ptime,
       fmtpFallback: new Map(),
+      security: cryptoLines(sec, fp),
+      // Deliberately unlike 10.5: AVPF converted to AVP loses a=rtcp-fb (AVP has no feedback).
+      rtcpFeedback: !(isFeedbackProto(mi.proto) && !isFeedbackProto(proto)),
     });
   }
   const first = targets.find((t) => t !== null);
@@ -319,20 +373,26 @@ export async function applyAnswer(ctx: OfferAnswerContext, call: Call, opts: Off
   };
   const offer = lastOffer(a);
   const aItf = findInterface(ctx, null, a.interfaceName);
+  const w = opts.webrtc ?? DEFAULT_WEBRTC;
   const targets: (MediaTarget | null)[] = [];
   for (const mi of info) {
     const am = a.medias[mi.index];
     const bm = b.medias[mi.index];
     if (!am || !bm) throw new SessionError('BAD_DIALOGUE', 'answer has more media than the offer');
+    const offered = offer.medias[mi.index];
     const moved = takeRemote(ctx, opts, bm, mi);
+    takeSecurity(bm, mediaSecurity(doc, mi.index), mi.proto);
+    if (w.generateRtcp !== null) { am.generateRtcp = w.generateRtcp; bm.generateRtcp = w.generateRtcp; }
     if (bm.rejected || !am.local || !bm.local) { targets.push(null); continue; }
     // As in an offer: an answerer that moved gets new ports towards the offerer (rtpengine 10.5).
     if (moved && !b.flags.portLatching && b.sdpIn !== null) {
       ctx.retired.push(am.local.rtp, am.local.rtcp);
       // Same address and advertised address (media-address) as before, new port.
+      ctx.retired.push(...(am.localExtra ?? []).flatMap((l) => [l.rtp, l.rtcp]));
+      am.localExtra = [];
       am.local = await openLocal(ctx, pickAddress(aItf, am.local.family), am.local.advertised, call.callId);
     }
-    const offered = offer.medias[mi.index];
+    if (iceWanted(opts, offered?.in.hasIce ?? mi.hasIce)) await openExtras(ctx, aItf, am, am.local.advertised, call.callId);
     // The offerer gets mux back when it offered it and did not refuse it with `reject`, and
     // the answerer took it, or we took it off towards the answerer (`demux`).
     const aMux = offered !== undefined && offered.in.rtcpMux && !opts.rtcpMux.has('reject') && am.rtcpMuxReject !== true
@@ -340,6 +400,9 @@ export async function applyAnswer(ctx: OfferAnswerContext, call: Call, opts: Off
     bm.rtcpMux = mi.rtcpMux;
     am.rtcpMux = aMux;
     const proto = a.medias[mi.index]!.protocol;
+    const sec = answerCrypto(am, bm, w);
+    const fp = ourFingerprint(ctx, am.dtlsHash ?? 'sha-256');
+    if (fp === null) am.dtlsSetup = null;
     // Only what the answerer was offered goes back (rtpengine drops the rest).
     const offeredPts = new Set(offered?.out.codecs.map((c) => String(c.pt)) ?? []);
     const answered = mi.codecs.map((c) => String(c.pt));
@@ -354,6 +417,8 @@ export async function applyAnswer(ctx: OfferAnswerContext, call: Call, opts: Off
       // The offerer hears its own packet time back (rtpengine 10.5), else the answerer's.
       ptime: offered?.in.ptime ?? mi.ptime,
       fmtpFallback: offered?.codecsChanged ? offered.fmtp : new Map(),
+      security: cryptoLines(sec, fp),
+      rtcpFeedback: !(isFeedbackProto(mi.proto) && !isFeedbackProto(proto)),
     });
   }
   const first = targets.find((t) => t !== null);

@@ -25,11 +25,15 @@ export interface MediaTarget {
   direction: Direction;
   /** a=mid to write when the input had none (generate-mid, or the offer's mid copied to the answer). */
   mid: string | null;
-  ice: { creds: IceCredentials; candidates: LocalCandidate[]; trickle: boolean } | null;
+  ice: { creds: IceCredentials; candidates: LocalCandidate[]; trickle: boolean; lite?: boolean } | null;
   /** a=ptime to write (the input's is always dropped); null: none. */
   ptime: number | null;
   /** a=fmtp lines to use for a payload type whose input has none (answers to a changed codec list). */
   fmtpFallback: ReadonlyMap<string, SdpLine[]>;
+  /** a=crypto, a=setup, a=fingerprint to write after RTCP (webrtc.ts); the input's are dropped. */
+  security?: SdpLine[];
+  /** false: the receiver is plain AVP converted from AVPF: a=rtcp-fb lines are dropped. */
+  rtcpFeedback?: boolean;
 }
 
 export interface RewritePlan {
@@ -43,6 +47,8 @@ export interface RewritePlan {
   originalSendrecv: boolean;
   stripExtmap: boolean;
   loopProtect: string | null;
+  /** Write a=ice-lite at session level (ICE-lite forward towards the answerer, backward towards the offerer). */
+  iceLite?: boolean;
   /** o= version to write, when SDP-version/username/session-name replacement asks for it. */
   origin: { username: string | null; sessionName: string | null; version: string | null } | null;
 }
@@ -51,9 +57,10 @@ const DIRECTIONS = new Set(['sendrecv', 'sendonly', 'recvonly', 'inactive']);
 /** Attributes this module writes itself; the input's are dropped and rewritten in their place. */
 const MANAGED = new Set([
   'rtpmap', 'fmtp', 'rtcp-fb', 'rtcp', 'rtcp-mux', 'mid', 'ptime', 'sendrecv', 'sendonly', 'recvonly', 'inactive',
+  'crypto', 'setup', 'fingerprint',
 ]);
 const ICE_ATTRS = new Set(['ice-ufrag', 'ice-pwd', 'ice-options', 'candidate', 'end-of-candidates', 'remote-candidates', 'ice-lite', 'ice-mismatch']);
-const SESSION_DROPPED = new Set(['group', 'sendrecv', 'sendonly', 'recvonly', 'inactive']);
+const SESSION_DROPPED = new Set(['group', 'sendrecv', 'sendonly', 'recvonly', 'inactive', 'setup', 'fingerprint']);
 
 export function randomAlnum(n: number): string {
   const abc = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
@@ -106,6 +113,7 @@ function rewriteSession(doc: SdpDoc, plan: RewritePlan): SdpLine[] {
     }
     out.push(l);
   }
+  if (plan.iceLite) out.push({ type: 'a', value: 'ice-lite' });
   if (plan.loopProtect) out.push({ type: 'a', value: `rtpengine:${plan.loopProtect}` });
   return out;
 }
@@ -151,6 +159,7 @@ function rewriteMedia(m: SdpMediaSection, t: MediaTarget | null, plan: RewritePl
     const pt = v.split(' ')[0]!;
     if (n === 'rtpmap') { if (pts.has(pt)) rtpmap.set(pt, l); continue; }
     if (n === 'fmtp') { if (pts.has(pt)) push(fmtp, pt, l); continue; }
+    if (n === 'rtcp-fb' && t.rtcpFeedback === false) continue;
     if (n === 'rtcp-fb' && pt !== '*') { if (pts.has(pt)) push(fb, pt, l); continue; }
     if (n === 'mid') { mid = v; continue; }
     if (DIRECTIONS.has(n) && plan.originalSendrecv) { other.push(l); continue; }
@@ -174,6 +183,7 @@ function rewriteMedia(m: SdpMediaSection, t: MediaTarget | null, plan: RewritePl
     lines.push({ type: 'a', value: plan.fullRtcpAttribute ? `rtcp:${port} IN ${ipLabel(t.family)} ${t.address}` : `rtcp:${port}` });
   }
   if (t.rtcpMux) lines.push({ type: 'a', value: 'rtcp-mux' });
+  if (t.security) lines.push(...t.security);
   // rtpengine 10.5 writes a=ptime here, after RTCP and before ICE, whether passed through or set.
   if (t.ptime !== null) lines.push({ type: 'a', value: `ptime:${t.ptime}` });
   if (t.ice) lines.push(...iceLines(t, t.ice));

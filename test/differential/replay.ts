@@ -79,6 +79,11 @@ class Normaliser {
     if ((m = /^a=ice-ufrag:(.*)$/.exec(l))) return `a=ice-ufrag:${this.token('UFRAG', m[1]!)}`;
     if ((m = /^a=ice-pwd:(.*)$/.exec(l))) return `a=ice-pwd:${this.token('PWD', m[1]!)}`;
     if ((m = /^a=rtpengine:(.*)$/.exec(l))) return `a=rtpengine:${this.token('LOOPID', m[1]!)}`;
+    // SDES keys and DTLS fingerprints are random per daemon; their length and hash name are not.
+    if ((m = /^a=crypto:(\d+) (\S+) inline:([A-Za-z0-9+/=]+)(.*)$/.exec(l))) {
+      return `a=crypto:${m[1]} ${m[2]} inline:${this.token('KEY', m[3]!)}(${m[3]!.length})${m[4]}`;
+    }
+    if ((m = /^a=fingerprint:(\S+) (\S+)$/.exec(l))) return `a=fingerprint:${m[1]} ${this.token('FP', m[2]!)}(${m[2]!.length})`;
     if ((m = /^a=candidate:(\S+) (\d+) (\S+) (\d+) (\S+) (\d+) (.*)$/.exec(l))) {
       const rest = m[7]!.replace(/raddr (\S+) rport (\d+)/, (_, a: string, p: string) => `raddr ${a} rport ${this.port(p, a)}`);
       return `a=candidate:${this.token('FOUNDATION', m[1]!)} ${m[2]} ${m[3]} ${m[4]} ${m[5]} ${this.port(m[6]!, m[5]!)} ${rest}`;
@@ -93,7 +98,8 @@ function knownTokens(s: Scenario): Set<string> {
     const sdp = step.sdp;
     if (typeof sdp !== 'string') continue;
     for (const l of sdp.split(/\r?\n/)) {
-      const m = /^a=(?:ice-ufrag|ice-pwd|rtpengine):(.*)$/.exec(l) ?? /^a=candidate:(\S+)/.exec(l);
+      const m = /^a=(?:ice-ufrag|ice-pwd|rtpengine):(.*)$/.exec(l) ?? /^a=candidate:(\S+)/.exec(l)
+        ?? /^a=crypto:\d+ \S+ inline:([A-Za-z0-9+/=]+)/.exec(l) ?? /^a=fingerprint:\S+ (\S+)$/.exec(l);
       if (m) known.add(m[1]!);
     }
   }

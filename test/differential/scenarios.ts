@@ -384,3 +384,173 @@ export const SCENARIOS: Scenario[] = [
     offer(A()), answer(B()), { command: 'delete', 'from-tag': 'ftag', 'delete-delay': 0 }, { command: 'delete', 'delete-delay': 0 },
   ] },
 ];
+
+// --- WebRTC ↔ legacy (issue "WebRTC to legacy phones") --------------------------------------
+
+const FP_SHA256 = 'sha-256 6B:8B:F0:65:5F:78:E2:51:3B:AC:6F:F3:3F:46:1B:35:DC:B8:5F:64:1A:24:C2:43:F0:A1:58:D0:A1:2C:19:08';
+
+/**
+ * What Chrome offers: UDP/TLS/RTP/SAVPF, one BUNDLE transport (same port, credentials and
+ * candidates on every m= line), DTLS actpass, rtcp-mux, rtcp-fb, extmap, msid, ssrc.
+ */
+function chrome(o: { video?: boolean; setup?: string; trickle?: boolean } = {}): string {
+  const transport = [
+    'c=IN IP4 203.0.113.7', 'a=rtcp:9 IN IP4 0.0.0.0',
+    'a=candidate:1467250027 1 udp 2122260223 10.0.0.7 50000 typ host generation 0 network-id 1',
+    'a=candidate:842163049 1 udp 1686052607 203.0.113.7 50000 typ srflx raddr 10.0.0.7 rport 50000 generation 0 network-id 1',
+    'a=ice-ufrag:Fx7q', 'a=ice-pwd:p9sRrFjeuK0DHgr1QLwYpMeZ', ...(o.trickle === false ? [] : ['a=ice-options:trickle']),
+    `a=fingerprint:${FP_SHA256}`, `a=setup:${o.setup ?? 'actpass'}`,
+  ];
+  return body(
+    'v=0', 'o=- 4611731400430051336 2 IN IP4 127.0.0.1', 's=-', 't=0 0',
+    `a=group:BUNDLE 0${o.video ? ' 1' : ''}`, 'a=extmap-allow-mixed', 'a=msid-semantic: WMS stream1',
+    'm=audio 50000 UDP/TLS/RTP/SAVPF 111 0 126', ...transport, 'a=mid:0',
+    'a=extmap:1 urn:ietf:params:rtp-hdrext:ssrc-audio-level', 'a=sendrecv', 'a=msid:stream1 track-0', 'a=rtcp-mux',
+    'a=rtpmap:111 opus/48000/2', 'a=rtcp-fb:111 transport-cc', 'a=fmtp:111 minptime=10;useinbandfec=1',
+    'a=rtpmap:0 PCMU/8000', 'a=rtpmap:126 telephone-event/8000', 'a=ssrc:111110 cname:abcdefgh',
+    ...(o.video ? [
+      'm=video 50000 UDP/TLS/RTP/SAVPF 96 97', ...transport, 'a=mid:1',
+      'a=extmap:2 urn:ietf:params:rtp-hdrext:toffset', 'a=sendrecv', 'a=msid:stream1 track-1', 'a=rtcp-mux',
+      'a=rtcp-rsize', 'a=rtpmap:96 VP8/90000', 'a=rtcp-fb:96 goog-remb', 'a=rtcp-fb:96 nack', 'a=rtcp-fb:96 nack pli',
+      'a=rtpmap:97 rtx/90000', 'a=fmtp:97 apt=96', 'a=ssrc:111111 cname:abcdefgh',
+    ] : []),
+  );
+}
+
+/** Chrome's answer to an offer from us (setup active, one candidate, mux). */
+function chromeAnswer(o: { setup?: string; fmts?: string; fingerprint?: string } = {}): string {
+  return body(
+    'v=0', 'o=- 7003020212 2 IN IP4 127.0.0.1', 's=-', 't=0 0', 'a=msid-semantic: WMS s2',
+    `m=audio 50010 UDP/TLS/RTP/SAVPF ${o.fmts ?? '0 101'}`, 'c=IN IP4 203.0.113.8', 'a=rtcp:9 IN IP4 0.0.0.0',
+    'a=candidate:2222 1 udp 2122260223 203.0.113.8 50010 typ host generation 0',
+    'a=ice-ufrag:Ab9z', 'a=ice-pwd:Zq8wB2nRk5LmT0vYx3cD7eFg', `a=fingerprint:${o.fingerprint ?? FP_SHA256}`,
+    `a=setup:${o.setup ?? 'active'}`, 'a=mid:0', 'a=sendrecv', 'a=msid:s2 t2', 'a=rtcp-mux',
+    'a=rtpmap:0 PCMU/8000', 'a=rtpmap:101 telephone-event/8000', 'a=ssrc:222220 cname:zyxwvuts',
+  );
+}
+
+/** An SDES phone (RTP/SAVP, two a=crypto lines). */
+function sdesPhone(o: { proto?: string; port?: number; addr?: string; crypto?: string[] } = {}): string {
+  const addr = o.addr ?? '192.0.2.40';
+  return body(
+    'v=0', `o=sdes 300 1 IN IP4 ${addr}`, 's=sdes', `c=IN IP4 ${addr}`, 't=0 0',
+    `m=audio ${o.port ?? 9000} ${o.proto ?? 'RTP/SAVP'} 0 8`,
+    ...(o.crypto ?? [
+      'a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz',
+      'a=crypto:2 AES_CM_128_HMAC_SHA1_32 inline:NzB4d1BINUAvLEw6UzF3WSJ+PSdFcGdUJShpX1Zj',
+    ]),
+  );
+}
+
+/** Flags Kamailio users pass for browser → legacy and legacy → browser. */
+const TO_PLAIN = { ICE: 'remove', DTLS: 'off', 'rtcp-mux': ['demux'], 'transport-protocol': 'RTP/AVP' };
+const TO_BROWSER = { ICE: 'force', 'transport-protocol': 'UDP/TLS/RTP/SAVPF', 'rtcp-mux': ['require'] };
+
+SCENARIOS.push(
+  { name: 'webrtc-browser-to-plain-audio', about: 'Chrome audio-only (DTLS, ICE, mux, BUNDLE) to a plain phone, and its answer back', steps: [
+    offer(chrome(), TO_PLAIN), answer(B({ fmts: '0 101', extra: ['a=rtpmap:101 telephone-event/8000'] })),
+  ] },
+  { name: 'webrtc-browser-to-plain-av', about: 'Chrome audio+video on one BUNDLE transport to a desk phone', steps: [
+    offer(chrome({ video: true }), TO_PLAIN),
+    answer(videoPhone({ addr: '198.51.100.30', audioPort: 8000, videoPort: 8002 })),
+  ] },
+  { name: 'webrtc-browser-to-plain-flags', about: 'the same with rtcp-fb and generate-RTCP flags given, SDES-off', steps: [
+    offer(chrome(), { ...TO_PLAIN, flags: ['generate-RTCP', 'SDES-off'] }), answer(B({ fmts: '0' }), { 'generate RTCP': 'on' }),
+  ] },
+  { name: 'webrtc-plain-to-browser', about: 'a plain phone calls a browser: ICE forced, DTLS+SDES offered, mux required', steps: [
+    offer(A(), TO_BROWSER), answer(chromeAnswer(), { ICE: 'remove' }),
+  ] },
+  { name: 'webrtc-plain-to-browser-sdes-off', about: 'plain → browser, SDES-off: DTLS only', steps: [
+    offer(A(), { ...TO_BROWSER, SDES: ['off'] }), answer(chromeAnswer()),
+  ] },
+  { name: 'webrtc-plain-to-browser-passive-answer', about: 'the browser answers setup:passive', steps: [
+    offer(A(), { ...TO_BROWSER, flags: ['SDES-off'] }), answer(chromeAnswer({ setup: 'passive' })),
+  ] },
+  { name: 'dtls-passive', about: 'DTLS=passive on the answer to a browser actpass offer', steps: [
+    offer(chrome(), TO_PLAIN), answer(B({ fmts: '0' }), { DTLS: 'passive' }),
+  ] },
+  { name: 'dtls-passive-offer', about: 'DTLS=passive in the offer (offers still say actpass)', steps: [
+    offer(chrome(), { ...TO_PLAIN, DTLS: 'passive' }), answer(B({ fmts: '0' })),
+  ] },
+  { name: 'dtls-active-offer-to-browser', about: 'DTLS=active when offering to a browser', steps: [
+    offer(A(), { ...TO_BROWSER, DTLS: 'active' }), answer(chromeAnswer({ setup: 'passive' })),
+  ] },
+  { name: 'dtls-reverse-passive', about: 'DTLS-reverse=passive: our role towards the DTLS offerer', steps: [
+    offer(chrome(), { ...TO_PLAIN, 'DTLS-reverse': 'passive' }), answer(B({ fmts: '0' })),
+  ] },
+  { name: 'dtls-browser-to-browser', about: 'browser to browser, everything passes through our own DTLS', steps: [
+    offer(chrome()), answer(chromeAnswer({ fmts: '0 126' })),
+  ] },
+  { name: 'dtls-fingerprint-sha1', about: 'DTLS-fingerprint sha-1', steps: [
+    offer(A(), { ...TO_BROWSER, 'DTLS-fingerprint': 'sha-1', SDES: ['off'] }), answer(chromeAnswer()),
+  ] },
+  { name: 'dtls-fingerprint-sha512', about: 'DTLS-fingerprint SHA-512 in upper case, on the answer', steps: [
+    offer(chrome(), TO_PLAIN), answer(B({ fmts: '0' }), { 'DTLS-fingerprint': 'SHA-512' }),
+  ] },
+  { name: 'dtls-fingerprint-sha384-224', about: 'sha-384 on the offer, sha-224 on a re-offer', steps: [
+    offer(A(), { ...TO_BROWSER, 'DTLS-fingerprint': 'sha-384', SDES: ['off'] }),
+    offer(A({ version: 2 }), { ...TO_BROWSER, 'DTLS-fingerprint': 'sha-224', SDES: ['off'] }),
+  ] },
+  { name: 'sdes-offer-savp', about: 'plain → RTP/SAVP: full SDES list plus DTLS', steps: [
+    offer(A({ fmts: '0 8' }), { 'transport-protocol': 'RTP/SAVP' }),
+    answer(sdesPhone({ addr: '198.51.100.40', crypto: ['a=crypto:7 AES_CM_128_HMAC_SHA1_80 inline:WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz'] })),
+  ] },
+  { name: 'sdes-offer-options', about: 'SDES no-, lifetime, pad, unencrypted_srtcp, DTLS off', steps: [
+    offer(A({ fmts: '0' }), {
+      'transport-protocol': 'RTP/SAVP', DTLS: 'off',
+      SDES: ['no-AEAD_AES_256_GCM', 'no-F8_128_HMAC_SHA1_80', 'lifetime', 'pad', 'unencrypted_srtcp'],
+      flags: ['SDES-no-NULL_HMAC_SHA1_32', 'SDES-unauthenticated_srtp'],
+    }),
+  ] },
+  { name: 'sdes-offer-flags-only', about: 'SDES-only-… and SDES-no-… given as flags', steps: [
+    offer(A({ fmts: '0' }), { 'transport-protocol': 'RTP/SAVP', DTLS: 'off', flags: ['SDES-only-AES_CM_128_HMAC_SHA1_80', 'SDES-no-AEAD_AES_128_GCM', 'SDES-pad'] }),
+  ] },
+  { name: 'sdes-phone-to-plain', about: 'an SDES phone calls a plain one: crypto answered with our key', steps: [
+    offer(sdesPhone(), { 'transport-protocol': 'RTP/AVP' }), answer(B({ fmts: '0 8' })),
+  ] },
+  { name: 'sdes-phone-to-plain-no-suite', about: 'the first offered suite is excluded: the second is answered', steps: [
+    offer(sdesPhone(), { 'transport-protocol': 'RTP/AVP', flags: ['SDES-no-AES_CM_128_HMAC_SHA1_80'] }), answer(B({ fmts: '0' })),
+  ] },
+  { name: 'sdes-passthrough', about: 'SDES phone to SDES phone without a protocol change', steps: [
+    offer(sdesPhone()), answer(sdesPhone({ addr: '198.51.100.40', crypto: ['a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:NzB4d1BINUAvLEw6UzF3WSJ+PSdFcGdUJShpX1Zj'] })),
+  ] },
+  { name: 'sdes-to-browser', about: 'an SDES phone calls a browser', steps: [
+    offer(sdesPhone(), TO_BROWSER), answer(chromeAnswer()),
+  ] },
+  { name: 'osrtp-offer', about: 'OSRTP=offer on RTP/AVP', steps: [
+    offer(A({ fmts: '0' }), { OSRTP: ['offer'] }), answer(B({ fmts: '0' })),
+  ] },
+  { name: 'osrtp-accept', about: 'an OSRTP offer (RTP/AVP with a=crypto) accepted towards a plain phone', steps: [
+    offer(sdesPhone({ proto: 'RTP/AVP' }), { OSRTP: ['accept'] }), answer(B({ fmts: '0' })),
+  ] },
+  { name: 'osrtp-not-accepted', about: 'an OSRTP offer without OSRTP flags', steps: [
+    offer(sdesPhone({ proto: 'RTP/AVP' })), answer(B({ fmts: '0' })),
+  ] },
+  { name: 'avpf-to-avp', about: 'RTP/AVPF to RTP/AVP: rtcp-fb removed?', steps: [
+    offer(browser({ video: true }), { 'transport-protocol': 'RTP/AVP', ICE: 'remove', 'rtcp-mux': ['demux'] }),
+    answer(videoPhone({ addr: '198.51.100.30', audioPort: 8000, videoPort: 8002 })),
+  ] },
+  { name: 'avp-to-savpf', about: 'RTP/AVP to RTP/SAVPF (SDES + DTLS offered)', steps: [
+    offer(A({ fmts: '0' }), { 'transport-protocol': 'RTP/SAVPF' }),
+    answer(sdesPhone({ proto: 'RTP/SAVPF', addr: '198.51.100.40', crypto: ['a=crypto:3 AES_CM_128_HMAC_SHA1_80 inline:WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz'] })),
+  ] },
+  { name: 'avp-to-udptls-savp', about: 'RTP/AVP to UDP/TLS/RTP/SAVP', steps: [
+    offer(A({ fmts: '0' }), { 'transport-protocol': 'UDP/TLS/RTP/SAVP' }), answer(chromeAnswer({ fmts: '0' }).replace('UDP/TLS/RTP/SAVPF', 'UDP/TLS/RTP/SAVP')),
+  ] },
+  { name: 'ice-lite-forward', about: 'ICE-lite forward on a forced ICE offer', steps: [
+    offer(A({ fmts: '0' }), { ICE: 'force', 'ICE-lite': 'forward' }), answer(B({ fmts: '0' })),
+  ] },
+  { name: 'ice-lite-backward', about: 'ICE-lite backward: a=ice-lite in the answer to a browser', steps: [
+    offer(chrome(), { 'ICE-lite': 'backward', 'rtcp-mux': ['demux'], 'transport-protocol': 'RTP/AVP', DTLS: 'off', ICE: 'remove' }), answer(B({ fmts: '0' })),
+  ] },
+  { name: 'ice-lite-both', about: 'ICE-lite both', steps: [
+    offer(chrome(), { 'ICE-lite': 'both', ICE: 'force' }), answer(chromeAnswer()),
+  ] },
+  { name: 'ice-lite-peer', about: 'the peer is ICE-lite', steps: [
+    offer(A({ fmts: '0', session: ['a=ice-lite'], extra: ['a=ice-ufrag:Li7e', 'a=ice-pwd:Lite0pwd1234567890abcdef', 'a=candidate:1 1 UDP 2130706431 192.0.2.10 5004 typ host'] })),
+    answer(B({ fmts: '0' })),
+  ] },
+  { name: 'webrtc-generate-mid-trickle', about: 'plain → browser with generate-mid and trickle-ICE', steps: [
+    offer(A({ fmts: '0' }), { ...TO_BROWSER, flags: ['generate-mid', 'trickle-ICE'] }), answer(chromeAnswer({ fmts: '0' })),
+  ] },
+);
