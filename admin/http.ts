@@ -2,6 +2,8 @@
 // ng.rtpengine.com, as rtpengine has them), a JSON API for operators and rtprelay-ctl, and
 // Prometheus /metrics. Imports the session core only; NG itself comes in as a function.
 import http from 'node:http';
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { timingSafeEqual } from 'node:crypto';
 import type { Logger } from 'pino';
@@ -28,6 +30,11 @@ export interface AdminDeps {
   };
   /** Asks Kamailio to re-read the instances table (JSON-RPC `rtpengine.reload`), when configured. */
   reloadKamailio?: () => Promise<boolean>;
+  /** Recording files from the database (rtprelay_recordings), when one is configured. */
+  recordings?: {
+    list(callId: string | null): Promise<Record<string, unknown>[]>;
+    byId(id: number): Promise<Record<string, unknown> | null>;
+  };
   /** Seconds of packets-per-second history for the dashboard chart. */
   history: () => { t: number; pps: number }[];
 }
@@ -133,11 +140,41 @@ export class AdminServer {
     if (get && what === 'totals') return json(res, 200, { ...table.totals(), instance: instance.state, history: this.deps.history() });
     if (get && what === 'instance') return json(res, 200, { state: instance.state, calls: table.totals().current });
     if (what === 'instances') return this.instancesApi(req, res, id);
+    if (get && what === 'recordings') return this.recordingsApi(res, id, url.searchParams.get('call'));
+    if (get && what === 'calls' && id !== undefined && action === 'recordings') return this.recordingsApi(res, undefined, id);
     if (post && (what === 'drain' || what === 'enable' || what === 'disable')) {
       instance.set(what === 'drain' ? 'draining' : what === 'enable' ? 'active' : 'disabled', 'http');
       return json(res, 200, { state: instance.state });
     }
     json(res, 404, { error: 'not found' });
+  }
+
+  /**
+   * GET /api/recordings[?call=ID] lists recording files (newest first); GET /api/recordings/N
+   * downloads file N. Only paths the database holds are ever served.
+   */
+  private async recordingsApi(res: http.ServerResponse, id: string | undefined, callId: string | null): Promise<void> {
+    const store = this.deps.recordings;
+    const failures = this.deps.table.recordingFailures;
+    if (!store) return json(res, id === undefined ? 200 : 404, id === undefined ? { recordings: [], failures } : { error: 'no database configured' });
+    if (id === undefined) return json(res, 200, { recordings: await store.list(callId), failures });
+    if (!/^\d+$/.test(id)) return json(res, 404, { error: 'no such recording' });
+    const row = await store.byId(Number(id));
+    if (!row) return json(res, 404, { error: 'no such recording' });
+    const file = String(row.path);
+    let size: number;
+    try { size = (await stat(file)).size; } catch { return json(res, 410, { error: 'recording file is gone' }); }
+    const type = file.endsWith('.pcap') ? 'application/vnd.tcpdump.pcap' : file.endsWith('.wav') ? 'audio/wav' : 'application/json';
+    res.writeHead(200, {
+      'content-type': type, 'content-length': size,
+      'content-disposition': `attachment; filename="${file.slice(file.lastIndexOf('/') + 1).replace(/[^A-Za-z0-9._-]/g, '_')}"`,
+    });
+    await new Promise<void>((resolve) => {
+      const rs = createReadStream(file);
+      rs.on('error', () => { res.destroy(); resolve(); });
+      rs.on('end', () => resolve());
+      rs.pipe(res);
+    });
   }
 
   private async instancesApi(req: http.IncomingMessage, res: http.ServerResponse, url: string | undefined): Promise<void> {

@@ -60,6 +60,10 @@ export class Operations {
       table, instance: this.instance, ports: deps.ports, commands: deps.commands, media: () => this.mediaTotals(),
     });
     table.onCallEnded((snap, reason) => this.store?.record(callRecord(snap, reason, Date.now())));
+    table.onRecordingDone((r) => this.store?.recordFiles(r.files.map((f) => ({
+      callId: r.callId, path: f.path, kind: f.kind, tag: f.tag ?? null, bytes: f.bytes, startedMs: r.startedMs, endedMs: r.endedMs,
+      metadata: r.metadata, error: r.error,
+    }))));
     // Once a second: drained yet? and one point of the packets-per-second history (5 minutes).
     this.timer = setInterval(() => {
       this.instance.check();
@@ -105,6 +109,7 @@ export class Operations {
           remove: (url) => store.removeInstance(url),
         } : undefined,
         reloadKamailio: this.cfg.kamailioRpcUrl ? () => this.reloadKamailio() : undefined,
+        recordings: store ? { list: (callId) => store.recordings(callId), byId: (id) => store.recordingById(id) } : undefined,
       });
       http = (await this.admin.listen(this.cfg.listenHttp)).map((a) => ({ address: a.address, port: a.port }));
     }
@@ -152,9 +157,14 @@ export class Operations {
 export function callRecord(c: CallSnapshot, reason: string, endedMs: number) {
   const dir = (i: number): DirectionStats => {
     const p = c.participants[i];
-    let packets = 0, bytes = 0;
-    for (const m of p?.medias ?? []) for (const s of m.streams) if (s.kind === 'rtp') { packets += s.stats.packets; bytes += s.stats.bytes; }
-    return { packets, bytes, lost: 0, jitterMs: 0, mos: null };
+    let packets = 0, bytes = 0, lost = 0, jitterMs = 0, mos: number | null = null;
+    for (const m of p?.medias ?? []) for (const s of m.streams) if (s.kind === 'rtp') {
+      packets += s.stats.packets; bytes += s.stats.bytes;
+      // Quality of what this participant sent (RFC 3550 at the relay); the worst stream's MOS.
+      const q = s.quality;
+      if (q) { lost += q.lost; jitterMs = Math.max(jitterMs, q.jitterMs); if (q.mos !== null) mos = mos === null ? q.mos : Math.min(mos, q.mos); }
+    }
+    return { packets, bytes, lost, jitterMs, mos };
   };
   return {
     callId: c.callId, fromTag: c.participants[0]?.tag ?? '', toTag: c.participants[1]?.tag ?? '',

@@ -28,6 +28,11 @@ export interface CallRecord {
   callId: string; fromTag: string; toTag: string; startedMs: number; endedMs: number; reason: string;
   a: DirectionStats; b: DirectionStats;
 }
+/** One file of a call recording (rtprelay_recordings). */
+export interface RecordingRow {
+  callId: string; path: string; kind: string; tag: string | null; bytes: number; startedMs: number; endedMs: number;
+  metadata: string; error: string | null;
+}
 export interface DirectionStats { packets: number; bytes: number; lost: number; jitterMs: number; mos: number | null }
 
 type DbState = 'connecting' | 'up' | 'down';
@@ -72,6 +77,7 @@ export class Store {
   private timer: NodeJS.Timeout | null = null;
   private backoffMs = 1000;
   private readonly records: CallRecord[] = [];
+  private readonly recordingRows: RecordingRow[] = [];
   private lastPurgeMs = 0;
   private readonly startedMs = Date.now();
   private readonly cacheFile: string;
@@ -188,6 +194,7 @@ export class Store {
     await db('rtprelay_instances').where({ url: this.cfg.instanceUrl })
       .update({ state: this.instance.state, heartbeat_ms: Date.now(), calls: this.liveCalls() });
     await this.flushRecords();
+    await this.flushRecordings();
     if (this.cfg.recordDays > 0 && Date.now() - this.lastPurgeMs > 3600_000) {
       this.lastPurgeMs = Date.now();
       await db('rtprelay_calls').where('ended_ms', '<', Date.now() - this.cfg.recordDays * 86400_000).del();
@@ -227,6 +234,45 @@ export class Store {
     }
   }
 
+  // --- Call recordings: rows buffered like call records, written in the background. ---------
+
+  recordFiles(rows: RecordingRow[]): void {
+    for (const r of rows) {
+      if (this.recordingRows.length >= MAX_BUFFERED_RECORDS) this.recordingRows.shift();
+      this.recordingRows.push(r);
+    }
+  }
+
+  private async flushRecordings(): Promise<void> {
+    while (this.recordingRows.length && this.db) {
+      const batch = this.recordingRows.slice(0, 200);
+      await this.db('rtprelay_recordings').insert(batch.map((r) => ({
+        instance_url: this.cfg.instanceUrl, call_id: r.callId, path: r.path, kind: r.kind, tag: r.tag, bytes: r.bytes,
+        started_ms: r.startedMs, ended_ms: r.endedMs, metadata: r.metadata, error: r.error === null ? null : r.error.slice(0, 255),
+      })));
+      this.recordingRows.splice(0, batch.length);
+    }
+  }
+
+  /** Recording files, newest first; `callId` narrows to one call. Rows not yet written are included. */
+  async recordings(callId: string | null, limit = 200): Promise<Record<string, unknown>[]> {
+    const db = this.requireDb();
+    let q = db('rtprelay_recordings').orderBy('id', 'desc').limit(limit);
+    if (callId !== null) q = q.where({ call_id: callId });
+    const rows = (await q) as Record<string, unknown>[];
+    const pending = this.recordingRows.filter((r) => callId === null || r.callId === callId).map((r) => ({
+      id: null, instance_url: this.cfg.instanceUrl, call_id: r.callId, path: r.path, kind: r.kind, tag: r.tag, bytes: r.bytes,
+      started_ms: r.startedMs, ended_ms: r.endedMs, metadata: r.metadata, error: r.error,
+    }));
+    return [...pending, ...rows].map((r) => ({ ...r, bytes: Number(r.bytes), started_ms: Number(r.started_ms), ended_ms: Number(r.ended_ms) }));
+  }
+
+  /** One recording file row by id (downloads check the path against it). */
+  async recordingById(id: number): Promise<Record<string, unknown> | null> {
+    const row = await this.requireDb()('rtprelay_recordings').where({ id }).first() as Record<string, unknown> | undefined;
+    return row ?? null;
+  }
+
   /** The instances table as operators see it (Kamailio's rows joined with ours). */
   async instances(): Promise<{ instances: Record<string, unknown>[] }> {
     const db = this.requireDb();
@@ -261,6 +307,7 @@ export class Store {
     if (this.timer) clearTimeout(this.timer);
     if (this.db) {
       try { await withTimeout(this.flushRecords(), 2000, 'final flush'); } catch { /* best effort at shutdown */ }
+      try { await withTimeout(this.flushRecordings(), 2000, 'final flush'); } catch { /* best effort at shutdown */ }
       const db = this.db;
       this.db = null;
       await db.destroy().catch(() => undefined);

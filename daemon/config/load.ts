@@ -295,10 +295,10 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pro
 /** --recording-dir/-method/-format, in rtpengine's spirit: we always write the files ourselves. */
 function recordingConfig(get: (k: string) => string | undefined, warnings: string[]): Config['recording'] {
   const method = get('recording-method')!;
-  if (method === 'proc') warnings.push('--recording-method=proc: rtprelay has no recording daemon and writes the files itself (as pcap)');
+  if (method === 'proc') warnings.push('option --recording-method proc: rtprelay has no recording daemon and writes the files itself (as pcap)');
   else if (method !== 'pcap') throw new ConfigError(`--recording-method: "${method}" is not pcap or proc`);
   const format = get('recording-format')!;
-  if (format === 'eth') warnings.push('--recording-format=eth: pcap files are written with raw IP packets (LINKTYPE_RAW)');
+  if (format === 'eth') warnings.push('option --recording-format eth: pcap files are written with raw IP packets (LINKTYPE_RAW)');
   else if (format !== 'raw') throw new ConfigError(`--recording-format: "${format}" is not raw or eth`);
   return { dir: get('recording-dir') || null, method: 'pcap', format: 'raw' };
 }
