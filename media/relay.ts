@@ -9,11 +9,16 @@ import {
 } from './counters.js';
 import {
   NoPortsError, type Endpoint, type MediaPlane, type OpenedPair, type PlaneEvent, type RecordedFile,
-  type RecordingRequest, type RecordingStream, type SocketId, type SocketPlan, type SocketStats,
+  type RecordingRequest, type RecordingStream, type SocketCrypto, type SocketId, type SocketPlan, type SocketStats,
 } from './plane.js';
 import { PairQuality, readQuality } from './quality.js';
 import { RecordingHub, recordingNow } from './recording-hub.js';
 import type { CallRecorder } from './recording/recorder.js';
+import { SocketSecurity } from './secure.js';
+import { sameSdes } from './transform.js';
+import { IceAgent, TA_MS } from './ice/agent.js';
+import { isStun, parseStun } from './ice/stun.js';
+import { DtlsEndpoint } from './dtls/endpoint.js';
 
 /** Valid packets from one new source (same SSRC) before it may become a stream's destination. */
 export const LEARN_PACKETS = 3;
@@ -56,6 +61,8 @@ interface RelaySocket {
   q: PairQuality;
   /** The call's recorder while it records this socket; null otherwise. */
   rec: CallRecorder | null;
+  /** SRTP, ICE, DTLS and RTCP feedback filtering (see the WebRTC section); null on a plain stream. */
+  sec: SocketSecurity | null;
 }
 
 export interface LocalPlaneOptions {
@@ -76,6 +83,10 @@ export class LocalMediaPlane implements MediaPlane {
   private readonly idStep: number;
   private readonly counters: CounterSlots;
   private readonly recordings: RecordingHub;
+  // WebRTC: the daemon's DTLS certificate, and the sockets whose full ICE agents need ticks.
+  private cert: { certPem: string; keyPem: string } | null = null;
+  private readonly iceSockets = new Set<RelaySocket>();
+  private iceTimer: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly range: { min: number; max: number },
@@ -137,7 +148,7 @@ export class LocalMediaPlane implements MediaPlane {
       remoteAddr: null, remotePort: 0, sink: null, rtcpSink: null, forward: false, asymmetric: false, strictSource: false,
       mediaHandover: false, payloadTypes: ANY_PT, rtcpMux: false, sdpAddr: null, sdpPort: 0, closed: false,
       confirmed: false, candAddr: null, candPort: 0, candSsrc: 0, candCount: 0, hasSsrc: false,
-      slot, c: slot.view, q: new PairQuality(slot.view), rec: null,
+      slot, c: slot.view, q: new PairQuality(slot.view), rec: null, sec: null,
     };
     return new Promise((resolve, reject) => {
       const onError = (err: Error): void => { sock.close(); this.counters.release(slot); reject(err); };
@@ -158,12 +169,24 @@ export class LocalMediaPlane implements MediaPlane {
     const c = s.c;
     c[C_PACKETS]++;
     c[C_BYTES] += buf.length;
-    // RFC 7983: 128..191 is RTP/RTCP. STUN (0..3) and DTLS (20..63) need ICE/DTLS, not set up
-    // on a plain stream; anything else, or shorter than an RTCP header, is not media.
-    if (buf.length < 8 || (buf[0]! & 0xc0) !== 0x80) { c[C_ERRORS]++; c[C_DROPPED]++; return; }
+    // RFC 7983: 128..191 is RTP/RTCP. STUN (0..3) and DTLS (20..63) go to the socket's ICE agent
+    // and DTLS endpoint when it has them; anything else, or shorter than an RTCP header, is not media.
+    const sec = s.sec;
+    if (buf.length < 8 || (buf[0]! & 0xc0) !== 0x80) {
+      if (sec !== null && buf[0]! < 64 && this.onControl(s, sec, buf, addr, port)) return;
+      c[C_ERRORS]++; c[C_DROPPED]++; return;
+    }
+    if (sec !== null && sec.secure) {
+      // SRTP is authenticated before the source checks, so a forged packet never teaches us a
+      // new address; failures and replays are counted in the context (srtpFailures).
+      const plain = sec.inbound(buf, buf[1]! >= 192 && buf[1]! <= 223);
+      if (plain === null) { c[C_DROPPED]++; return; }
+      buf = plain;
+    }
     if (s.remoteAddr !== null && port === s.remotePort && addr === s.remoteAddr) {
       if (!s.confirmed) this.confirm(s);
-    } else if (!this.fromOtherSource(s, buf, addr, port)) {
+    } else if (sec !== null && sec.ice !== null ? !sec.ice.isValid(addr, port) : !this.fromOtherSource(s, buf, addr, port)) {
+      // With ICE, media comes only from a pair that passed a check.
       c[C_DROPPED]++;
       return;
     }
@@ -178,7 +201,14 @@ export class LocalMediaPlane implements MediaPlane {
     // On a muxed RTP socket, RTCP goes to the peer's RTCP destination.
     const sink = isRtcp && s.rtcpMux && s.rtcpSink !== null ? s.rtcpSink : s.sink;
     if (sink === null || !s.forward || sink.remoteAddr === null || sink.closed) { c[C_DROPPED]++; return; }
-    // dgram reads `buf` on a later tick; it is this datagram's own Buffer and is never reused.
+    // Towards the sink's party: feedback removed if it takes none, SRTP if it speaks it.
+    const ss = sink.sec;
+    if (ss !== null) {
+      const out = ss.outbound(buf, isRtcp);
+      if (out === null) { c[C_DROPPED]++; return; }
+      buf = out;
+    }
+    // dgram reads `buf` on a later tick; it is this datagram's own Buffer (or a new one) and is never reused.
     sink.sock.send(buf, sink.remotePort, sink.remoteAddr);
   }
 
@@ -265,6 +295,7 @@ export class LocalMediaPlane implements MediaPlane {
         for (const pt of p.payloadTypes) if (pt >= 0 && pt < 128) pts[pt] = 1;
         s.payloadTypes = pts;
       }
+      this.installSecurity(s, p);
     }
   }
 
@@ -279,6 +310,7 @@ export class LocalMediaPlane implements MediaPlane {
     if (s.closed) return Promise.resolve();
     this.sockets.delete(s.id);
     s.closed = true; // a socket still naming this one as its sink drops from now on
+    if (s.sec !== null) { s.sec.close(); s.sec = null; this.iceSockets.delete(s); }
     // The RTP port owns the pair; it goes back when the RTCP socket (port + 1) closes. At once:
     // libuv closes the descriptor synchronously, so the next offer can bind the port again.
     if (s.kind === 'rtcp') this.pool(s.localAddress).release(s.localPort - 1);
@@ -300,6 +332,7 @@ export class LocalMediaPlane implements MediaPlane {
         confirmed: s.confirmed, packets: s.c[C_PACKETS]!, bytes: s.c[C_BYTES]!, errors: s.c[C_ERRORS]!,
         dropped: s.c[C_DROPPED]!, lastPacketMs: s.c[C_LAST_MS]!, ssrc: s.hasSsrc ? s.c[C_SSRC]! : null,
         quality: s.kind === 'rtp' ? readQuality(s.c) : null,
+        ...this.securityStats(s),
       });
     }
     return out;
@@ -330,9 +363,153 @@ export class LocalMediaPlane implements MediaPlane {
     return { active: this.recordings.active, failures: this.recordings.failures };
   }
 
+  // ---- WebRTC: ICE, DTLS-SRTP, SDES-SRTP, RTCP feedback filtering (media/secure.ts) ----------
+
+  setCertificate(cert: { certPem: string; keyPem: string }): void {
+    this.cert = { certPem: cert.certPem, keyPem: cert.keyPem };
+  }
+
+  /** STUN to the ICE agent, DTLS to the DTLS endpoint. False: not for us (counted as junk). */
+  private onControl(s: RelaySocket, sec: SocketSecurity, buf: Buffer, addr: string, port: number): boolean {
+    if (buf[0]! < 4) {
+      if (sec.ice === null || !isStun(buf)) return false;
+      const msg = parseStun(buf);
+      if (msg === null) return false;
+      sec.ice.onStun(msg, addr, port, Date.now());
+      return true;
+    }
+    if (buf[0]! < 20 || sec.dtls === null) return false;
+    // DTLS only from the party: a validated ICE pair, else its known address (or, while none is
+    // known, the first source the endpoint heard). Anyone else never touches the handshake.
+    const fromParty = sec.ice !== null ? sec.ice.isValid(addr, port)
+      : s.remoteAddr === null || (addr === s.remoteAddr && port === s.remotePort);
+    if (!fromParty) return false;
+    sec.dtls.receive(buf, addr, port);
+    return true;
+  }
+
+  private installSecurity(s: RelaySocket, p: SocketPlan): void {
+    const old = s.sec;
+    if (!SocketSecurity.needed(p)) {
+      if (old !== null) { old.close(); s.sec = null; this.iceSockets.delete(s); }
+      return;
+    }
+    const crypto = p.crypto ?? null;
+    let sec: SocketSecurity;
+    if (old !== null && sameSdes(old.crypto, crypto) && sameDtls(old.crypto, crypto)) {
+      sec = old; // same keys: contexts, rollover counters, replay windows and the DTLS session stay
+      sec.rtcpFeedback = p.rtcpFeedback !== false;
+      sec.generateRtcp = p.generateRtcp === true;
+    } else {
+      sec = new SocketSecurity(crypto, p);
+      if (old !== null) { old.dtls?.close(); sec.ice = old.ice; }
+    }
+    s.sec = sec;
+    this.installIce(s, sec, p);
+    if (crypto?.dtls && sec.dtls === null && !sec.dtlsFailed) this.makeDtls(s, sec, crypto.dtls);
+    this.maybeStartDtls(s, sec);
+  }
+
+  private installIce(s: RelaySocket, sec: SocketSecurity, p: SocketPlan): void {
+    const cfg = p.ice ?? null;
+    if (cfg === null) {
+      if (sec.ice !== null) { sec.ice.close(); sec.ice = null; this.iceSockets.delete(s); }
+      return;
+    }
+    const now = Date.now();
+    if (sec.ice !== null && sec.ice.sameSession(cfg)) sec.ice.update(cfg, now);
+    else {
+      sec.ice?.close();
+      const agent: IceAgent = new IceAgent(cfg, s.kind === 'rtp' ? 1 : 2, {
+        send: (b, address, port) => { if (!s.closed) s.sock.send(b, port, address); },
+        onSelected: (r) => {
+          if (s.sec?.ice !== agent) return;
+          s.remoteAddr = r?.address ?? null; s.remotePort = r?.port ?? 0; s.confirmed = r !== null;
+          if (r !== null && agent.state === 'connected') this.emit({ type: 'ice', id: s.id, state: 'connected', remote: r });
+          this.maybeStartDtls(s, s.sec);
+        },
+        onState: (state) => {
+          if (s.sec?.ice === agent) this.emit({ type: 'ice', id: s.id, state, remote: agent.selected });
+        },
+      }, now);
+      sec.ice = agent;
+    }
+    // Media goes only to the pair ICE selected: the SDP's address is a default, not validated.
+    const sel = sec.ice.selected;
+    s.remoteAddr = sel?.address ?? null; s.remotePort = sel?.port ?? 0; s.confirmed = sel !== null;
+    if (sec.ice.lite) this.iceSockets.delete(s);
+    else {
+      this.iceSockets.add(s);
+      if (this.iceTimer === null) {
+        this.iceTimer = setInterval(() => this.iceTick(), TA_MS);
+        this.iceTimer.unref();
+      }
+    }
+  }
+
+  private iceTick(): void {
+    const now = Date.now();
+    for (const s of this.iceSockets) {
+      const agent = s.sec?.ice;
+      if (s.closed || !agent || agent.lite) { this.iceSockets.delete(s); continue; }
+      agent.tick(now);
+    }
+    if (this.iceSockets.size === 0 && this.iceTimer !== null) { clearInterval(this.iceTimer); this.iceTimer = null; }
+  }
+
+  private makeDtls(s: RelaySocket, sec: SocketSecurity, cfg: NonNullable<SocketCrypto['dtls']>): void {
+    if (this.cert === null) {
+      sec.dtlsFailed = true;
+      this.emit({ type: 'dtls', id: s.id, state: 'failed', reason: 'no DTLS certificate yet' });
+      return;
+    }
+    sec.dtls = new DtlsEndpoint({ role: cfg.role, cert: this.cert, fingerprint: cfg.fingerprint }, {
+      send: (b, source) => {
+        if (s.closed) return;
+        if (s.remoteAddr !== null) s.sock.send(b, s.remotePort, s.remoteAddr);
+        else if (source !== null) s.sock.send(b, source.port, source.address);
+      },
+      onConnected: (keys) => {
+        if (s.sec !== sec) return;
+        sec.setKeys(keys);
+        this.emit({ type: 'dtls', id: s.id, state: 'connected', reason: null });
+      },
+      onFailed: (reason) => {
+        if (s.sec !== sec) return;
+        sec.dtlsFailed = true;
+        this.emit({ type: 'dtls', id: s.id, state: 'failed', reason });
+      },
+    });
+  }
+
+  /** Our DTLS client starts once it knows where the party is (with ICE: a selected pair). */
+  private maybeStartDtls(s: RelaySocket, sec: SocketSecurity | null): void {
+    const d = sec?.dtls;
+    if (!d || d.opts.role !== 'client' || d.state !== 'idle' || s.remoteAddr === null) return;
+    d.start();
+  }
+
+  private securityStats(s: RelaySocket): Pick<SocketStats, 'srtpFailures' | 'ice' | 'dtls'> {
+    const sec = s.sec;
+    if (sec === null) return { srtpFailures: 0, ice: null, dtls: null };
+    const d = sec.dtls;
+    return {
+      srtpFailures: sec.failures(),
+      ice: sec.ice?.state ?? null,
+      dtls: d !== null ? (d.state === 'idle' ? 'handshaking' : d.state) : sec.dtlsFailed ? 'failed' : null,
+    };
+  }
+
   async shutdown(): Promise<void> {
+    if (this.iceTimer !== null) { clearInterval(this.iceTimer); this.iceTimer = null; }
     // Recordings first: their files get their headers and metadata before the process ends.
     await this.recordings.stopAll();
     await Promise.all([...this.sockets.values()].map((s) => this.closeSocket(s)));
   }
+}
+
+function sameDtls(a: SocketCrypto | null | undefined, b: SocketCrypto | null | undefined): boolean {
+  const x = a?.dtls, y = b?.dtls;
+  if (!x || !y) return !x && !y;
+  return x.role === y.role && x.fingerprint?.hash === y.fingerprint?.hash && x.fingerprint?.value === y.fingerprint?.value;
 }
