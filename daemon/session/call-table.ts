@@ -21,6 +21,8 @@ export interface SessionConfig {
   sipSource: boolean;
   /** Call recording: where the files go (null: recording requests are refused with a log line). */
   recording?: { dir: string | null };
+  /** Our DTLS certificate's a=fingerprint value per hash (main.ts, from media/dtls); absent: no DTLS in SDP. */
+  fingerprint?: (hash: string) => string | null;
 }
 
 /** A recording that ended (its files closed), for the database and the HTTP API. */
@@ -173,6 +175,7 @@ export class CallTable {
     return {
       plane: this.plane, interfaces: this.cfg.interfaces, sipSource: this.cfg.sipSource, nowMs: this.clock.nowMs,
       retired, warn: (fields, msg) => this.log.warn(fields, msg),
+      ...(this.cfg.fingerprint ? { fingerprint: this.cfg.fingerprint } : {}),
     };
   }
 

@@ -61,6 +61,8 @@ export interface MediaState {
   /** Our DTLS towards this party: the a=setup we wrote, and the fingerprint hash (fixed once chosen). */
   dtlsSetup?: 'actpass' | 'active' | 'passive' | null;
   dtlsHash?: string;
+  /** SDES-no-<suite> given with the offer: also excluded from our answer to the offerer. */
+  sdesNo?: string[];
   /** DTLS-reverse given with the offer that created this media: our role towards the offerer. */
   dtlsReverse?: 'active' | 'passive' | null;
   /** The party takes RTCP feedback (AVPF, or a=rtcp-fb in its SDP). */

@@ -306,6 +306,7 @@ export async function applyOffer(ctx: OfferAnswerContext, call: Call, opts: Offe
     bm.iceLite = w.iceLite === 'forward' || w.iceLite === 'both';
     am.iceLite = w.iceLite === 'backward' || w.iceLite === 'both';
     am.dtlsReverse = w.dtlsReverse;
+    am.sdesNo = w.sdesNo;
     if (w.generateRtcp !== null) { am.generateRtcp = w.generateRtcp; bm.generateRtcp = w.generateRtcp; }
     am.iceControlling = am.remoteIce?.lite === true && !am.iceLite ? true : false;
     bm.iceControlling = !bm.iceLite;
@@ -392,7 +393,11 @@ export async function applyAnswer(ctx: OfferAnswerContext, call: Call, opts: Off
       am.localExtra = [];
       am.local = await openLocal(ctx, pickAddress(aItf, am.local.family), am.local.advertised, call.callId);
     }
-    if (iceWanted(opts, offered?.in.hasIce ?? mi.hasIce)) await openExtras(ctx, aItf, am, am.local.advertised, call.callId);
+    if (iceWanted(opts, offered?.in.hasIce ?? mi.hasIce)) {
+      // media-address given with the offer is the one advertised address of every socket.
+      const own = aItf.addresses.find((x) => x.address === am.local!.address);
+      await openExtras(ctx, aItf, am, own && own.advertised !== am.local.advertised ? am.local.advertised : null, call.callId);
+    }
     // The offerer gets mux back when it offered it and did not refuse it with `reject`, and
     // the answerer took it, or we took it off towards the answerer (`demux`).
     const aMux = offered !== undefined && offered.in.rtcpMux && !opts.rtcpMux.has('reject') && am.rtcpMuxReject !== true
@@ -412,6 +417,8 @@ export async function applyAnswer(ctx: OfferAnswerContext, call: Call, opts: Off
       rtcpMux: aMux, muxOnly: aMux, proto,
       payloadTypes: kept.length ? kept : answered, direction: bm.direction,
       mid: am.mid,
+      // The offerer hears back its own mid; an answerer's mid for an offerer without one goes (10.5).
+      midFixed: true,
       // ICE towards the offerer follows what the offerer's SDP had.
       ice: iceFor(am, am.local, offered?.in.hasIce ?? mi.hasIce, opts, offered?.trickle ?? false),
       // The offerer hears its own packet time back (rtpengine 10.5), else the answerer's.

@@ -25,6 +25,8 @@ export interface MediaTarget {
   direction: Direction;
   /** a=mid to write when the input had none (generate-mid, or the offer's mid copied to the answer). */
   mid: string | null;
+  /** Write `mid` whatever the input says (answers: the offerer's own mid, or none). */
+  midFixed?: boolean;
   ice: { creds: IceCredentials; candidates: LocalCandidate[]; trickle: boolean; lite?: boolean } | null;
   /** a=ptime to write (the input's is always dropped); null: none. */
   ptime: number | null;
@@ -169,7 +171,7 @@ function rewriteMedia(m: SdpMediaSection, t: MediaTarget | null, plan: RewritePl
     other.push(l);
   }
   const lines: SdpLine[] = [...pre, ...other];
-  const midOut = mid ?? t.mid;
+  const midOut = t.midFixed ? t.mid : mid ?? t.mid;
   if (midOut !== null) lines.push({ type: 'a', value: `mid:${midOut}` });
   for (const pt of t.payloadTypes) {
     const known = STATIC_PAYLOAD_TYPES[Number(pt)];

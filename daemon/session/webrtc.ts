@@ -143,7 +143,7 @@ export function answerCrypto(am: MediaState, bm: MediaState, w: WebrtcOptions): 
   }
   am.dtlsSetup = null;
   if (am.cryptoIn?.length && isSecureProto(am.protocol) && !w.sdesOff) {
-    const chosen = sdesAnswer(am.cryptoIn.map(parseCrypto).filter((c) => c !== null), { no: w.sdesNo });
+    const chosen = sdesAnswer(am.cryptoIn.map(parseCrypto).filter((c) => c !== null), { no: [...w.sdesNo, ...(am.sdesNo ?? [])] });
     if (chosen) {
       const rx = am.cryptoIn.find((l) => parseCrypto(l)?.tag === chosen.offer.tag)!;
       const tx = formatCrypto(chosen.answer, fmt(w));
