@@ -10,6 +10,7 @@ import { CallTable } from './session/call-table.js';
 import { LocalMediaPlane } from '../media/relay.js';
 import { WorkerMediaPlane } from '../media/worker-plane.js';
 import type { MediaPlane } from '../media/plane.js';
+import { createCertificate, type DtlsCertificate } from '../media/dtls/certificate.js';
 import type { Logger } from 'pino';
 import { NgServer } from '../control/ng-server.js';
 import type { CommandContext } from '../control/commands/context.js';
@@ -66,7 +67,17 @@ async function main(): Promise<void> {
   } else {
     plane = new LocalMediaPlane(cfg.ports, clock, addresses);
   }
-  const table = new CallTable(cfg, plane, log.child({ sub: 'session' }), clock);
+  // DTLS certificate (WebRTC): made in the background, so NG is served at once; until it exists
+  // the session offers no DTLS (fingerprint() gives null).
+  let certificate: DtlsCertificate | null = null;
+  createCertificate().then((c) => {
+    certificate = c;
+    plane.setCertificate?.({ certPem: c.certPem, keyPem: c.keyPem });
+    log.info({ fingerprint: c.fingerprints['sha-256'] }, 'DTLS certificate ready');
+  }, (e: Error) => log.error({ err: e.message }, 'no DTLS certificate: DTLS-SRTP disabled'));
+  const fingerprint = (hash: string): string | null =>
+    certificate === null ? null : (certificate.fingerprints as Record<string, string | undefined>)[hash.toLowerCase()] ?? null;
+  const table = new CallTable({ ...cfg, fingerprint }, plane, log.child({ sub: 'session' }), clock);
   const sweep = setInterval(() => table.sweep(Date.now()), 1000);
   const ctx: CommandContext = {
     table, log: log.child({ sub: 'control' }), startedMs: Date.now(), nowMs: () => Date.now(),

@@ -489,6 +489,17 @@ export class LocalMediaPlane implements MediaPlane {
     d.start();
   }
 
+  /** SRTP failures and ICE/DTLS state of every socket that has them (a media worker reports these). */
+  securityStates(): ({ id: SocketId } & Required<Pick<SocketStats, 'srtpFailures' | 'ice' | 'dtls'>>)[] {
+    const out: ({ id: SocketId } & Required<Pick<SocketStats, 'srtpFailures' | 'ice' | 'dtls'>>)[] = [];
+    for (const s of this.sockets.values()) {
+      if (s.sec === null) continue;
+      const st = this.securityStats(s);
+      out.push({ id: s.id, srtpFailures: st.srtpFailures ?? 0, ice: st.ice ?? null, dtls: st.dtls ?? null });
+    }
+    return out;
+  }
+
   private securityStats(s: RelaySocket): Pick<SocketStats, 'srtpFailures' | 'ice' | 'dtls'> {
     const sec = s.sec;
     if (sec === null) return { srtpFailures: 0, ice: null, dtls: null };

@@ -9,7 +9,7 @@ import {
 } from './plane.js';
 import { readQuality } from './quality.js';
 import { C_BYTES, C_DROPPED, C_ERRORS, C_LAST_MS, C_PACKETS, C_SSRC, SLOT_FIELDS } from './counters.js';
-import type { FromWorker, PortsSnapshot, SlotRef, ToWorker, WorkerInit } from './worker-protocol.js';
+import type { FromWorker, PortsSnapshot, SecurityState, SlotRef, ToWorker, WorkerInit } from './worker-protocol.js';
 
 interface Mirror {
   worker: number;
@@ -21,6 +21,8 @@ interface Mirror {
   remote: Endpoint | null;
   confirmed: boolean;
   sdpKey: string;
+  /** SRTP failures and ICE/DTLS state, as the worker last reported them (WebRTC sockets only). */
+  sec?: SecurityState;
 }
 
 interface Opened { pair: OpenedPair; slots: [SlotRef, SlotRef] }
@@ -123,6 +125,7 @@ export class WorkerMediaPlane implements MediaPlane {
           ready = true;
           w.alive = true;
           this.setPorts(w, m.ports);
+          if (this.cert !== null) this.post(w, { op: 'cert', cert: this.cert }); // a restarted worker too
           resolve();
           return;
         }
@@ -181,6 +184,7 @@ export class WorkerMediaPlane implements MediaPlane {
           s.remote = ev.remote;
           s.confirmed = true;
         }
+        if (ev.type === 'ice') this.onIceEvent(ev);
         this.emit(ev);
         break;
       }
@@ -194,7 +198,28 @@ export class WorkerMediaPlane implements MediaPlane {
       case 'shutdown-done': w.pending.get(m.req)?.resolve(null as never); w.pending.delete(m.req); break;
       case 'rec-stopped': w.recStops.get(m.req)?.(m.files); w.recStops.delete(m.req); break;
       case 'ready': break;
+      case 'sec':
+        for (const st of m.states) { const s = this.sockets.get(st.id); if (s) s.sec = st; }
+        break;
     }
+  }
+
+  // ---- WebRTC: certificate to every worker, ICE's choice of destination, security stats -------
+
+  private cert: { certPem: string; keyPem: string } | null = null;
+
+  setCertificate(cert: { certPem: string; keyPem: string }): void {
+    this.cert = { certPem: cert.certPem, keyPem: cert.keyPem };
+    for (const w of this.workers) if (w.alive) this.post(w, { op: 'cert', cert: this.cert });
+  }
+
+  private onIceEvent(ev: Extract<PlaneEvent, { type: 'ice' }>): void {
+    const s = this.sockets.get(ev.id);
+    if (!s) return;
+    // Media goes to ICE's selected pair; a failed ICE stops it.
+    s.remote = ev.state === 'connected' ? ev.remote : null;
+    s.confirmed = s.remote !== null;
+    s.sec = { id: ev.id, srtpFailures: s.sec?.srtpFailures ?? 0, ice: ev.state, dtls: s.sec?.dtls ?? null };
   }
 
   private onDeath(w: WorkerSlot, reason: string): void {
@@ -335,6 +360,7 @@ export class WorkerMediaPlane implements MediaPlane {
         packets: c[C_PACKETS]!, bytes: c[C_BYTES]!, errors: c[C_ERRORS]!, dropped: c[C_DROPPED]!,
         lastPacketMs: c[C_LAST_MS]!, ssrc: c[C_SSRC]! < 0 ? null : c[C_SSRC]!,
         quality: s.kind === 'rtp' ? readQuality(c) : null,
+        srtpFailures: s.sec?.srtpFailures ?? 0, ice: s.sec?.ice ?? null, dtls: s.sec?.dtls ?? null,
       });
     }
     return out;

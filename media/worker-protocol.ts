@@ -25,7 +25,9 @@ export type ToWorker =
   | { op: 'rec-resume'; group: string }
   | { op: 'rec-stop'; req: number; group: string }
   /** Test hook: throw from the worker's event loop, as a bug would. */
-  | { op: 'crash' };
+  | { op: 'crash' }
+  /** The daemon's DTLS certificate (sent again to a restarted worker). */
+  | { op: 'cert'; cert: { certPem: string; keyPem: string } };
 
 export interface SlotRef { chunk: number; index: number }
 
@@ -39,4 +41,8 @@ export type FromWorker =
   | { type: 'state'; states: { id: SocketId; remote: Endpoint | null; confirmed: boolean }[] }
   | { type: 'ports'; ports: PortsSnapshot[] }
   | { type: 'shutdown-done'; req: number }
-  | { type: 'rec-stopped'; req: number; files: RecordedFile[] };
+  | { type: 'rec-stopped'; req: number; files: RecordedFile[] }
+  /** SRTP failures and ICE/DTLS state of the worker's secure sockets, when changed (at most once a second). */
+  | { type: 'sec'; states: SecurityState[] };
+
+export interface SecurityState { id: SocketId; srtpFailures: number; ice: 'checking' | 'connected' | 'failed' | null; dtls: 'handshaking' | 'connected' | 'failed' | null }

@@ -55,10 +55,20 @@ port.on('message', (m: ToWorker) => {
     case 'rec-stop':
       void plane.stopRecording(m.group).then((files) => post({ type: 'rec-stopped', req: m.req, files }));
       break;
+    case 'cert': plane.setCertificate(m.cert); break;
     case 'crash':
       setImmediate(() => { throw new Error('media worker crash requested (test hook)'); });
       break;
   }
 });
+
+// SRTP failure counts and ICE/DTLS states for the main thread's stats(), once a second when changed.
+let lastSec = '';
+const secTick = setInterval(() => {
+  const states = plane.securityStates();
+  const key = JSON.stringify(states);
+  if (key !== lastSec) { lastSec = key; post({ type: 'sec', states }); }
+}, 1000);
+secTick.unref();
 
 post({ type: 'ready', ports: plane.ports() });

@@ -126,3 +126,30 @@ test('SRTP: unusable SDES keys mean no media either way (never clear text)', asy
   await a.send(rtp({ seq: 1 }), pa.port);
   assert.equal(await b.recv(300), null);
 });
+
+test('SRTP in a media worker: relayed both ways, failures reported to the main thread', async (t) => {
+  const { WorkerMediaPlane } = await import('../../media/worker-plane.js');
+  const base = 55000 + 2 * Math.floor(Math.random() * 400);
+  const plane = await WorkerMediaPlane.start({ min: base, max: base + 9 }, 1, ['127.0.0.1']);
+  t.after(() => plane.shutdown());
+  const pa = await plane.openPair('127.0.0.1', 'w'), pb = await plane.openPair('127.0.0.1', 'w');
+  const a = await udpPeer(t), b = await udpPeer(t);
+  const fromA = keys(), toA = keys();
+  plane.install([
+    { ...basePlan(pa.rtp, a, pb.rtp), crypto: { sdes: { rx: fromA, tx: toA }, dtls: null } },
+    basePlan(pb.rtp, b, pa.rtp),
+  ]);
+  const phoneTx = createSrtpContext(SUITE, fromA.k, fromA.s), phoneRx = createSrtpContext(SUITE, toA.k, toA.s);
+  const clear = rtp({ seq: 1, ssrc: 0xabc });
+  await a.send(phoneTx.protectRtp(clear)!, pa.port);
+  assert.deepEqual((await b.recv())?.msg, clear);
+  await b.send(clear, pb.port);
+  const got = await a.recv();
+  assert.ok(got);
+  assert.deepEqual(phoneRx.unprotectRtp(got.msg), clear);
+  const bad = phoneTx.protectRtp(rtp({ seq: 2, ssrc: 0xabc }))!;
+  bad[bad.length - 1]! ^= 1;
+  await a.send(bad, pa.port);
+  for (let i = 0; i < 40 && plane.stats([pa.rtp])[0]!.srtpFailures !== 1; i++) await new Promise((r) => setTimeout(r, 100));
+  assert.equal(plane.stats([pa.rtp])[0]!.srtpFailures, 1);
+});
