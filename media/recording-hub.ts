@@ -1,7 +1,7 @@
 // The media plane's recordings: one CallRecorder per group (call), attached to the sockets it
 // records so the packet path feeds it with one field read. Lives wherever the call's sockets
 // live (the main thread, or the call's media worker). Imports only media/.
-import { mkdir } from 'node:fs/promises';
+import { mkdirSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { CallRecorder, type RecordedStream } from './recording/recorder.js';
 import type { Endpoint, PlaneEvent, RecordedFile, RecordingRequest, RecordingStream, SocketId } from './plane.js';
@@ -20,6 +20,8 @@ export const recordingNow = (): number => performance.timeOrigin + performance.n
 
 export class RecordingHub {
   private readonly groups = new Map<string, Entry>();
+  /** Directories made (or found) already: later recordings there start at once. */
+  private readonly readyDirs = new Set<string>();
   /** Recordings that stopped on a file error (full disk, unwritable directory). */
   failures = 0;
 
@@ -41,12 +43,13 @@ export class RecordingHub {
     });
     entry = { rec, ids: new Set(), streams: new Map() };
     this.groups.set(req.group, entry);
-    // The directory is made in the background; a failure shows as the files' open error.
-    void mkdir(req.dir, { recursive: true }).catch(() => undefined).then(() => {
-      if (rec.state !== 'new') return;
-      rec.start();
-      for (const id of entry.ids) this.host.attach(id, rec);
-    });
+    if (!this.readyDirs.has(req.dir)) {
+      // Once per directory in the process's life (a control message, never the packet path), so
+      // that the recording starts with the command: the first packets after it are in the files.
+      // A failure shows as the files' open error (reported once, the call goes on).
+      try { mkdirSync(req.dir, { recursive: true }); this.readyDirs.add(req.dir); } catch { /* reported by the recorder */ }
+    }
+    rec.start();
     this.setStreams(entry, req.streams);
   }
 

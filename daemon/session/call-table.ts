@@ -495,7 +495,8 @@ export class CallTable {
         continue;
       }
       // RTCP counts as media too (rtpengine's timeout is "no RTP or RTCP").
-      const ids = call.participants.flatMap((p) => p.medias.flatMap((m) => (m?.local && !m.rejected ? [m.local.rtp, m.local.rtcp] : [])));
+      const ids = call.participants.flatMap((p) => p.medias.flatMap((m) => (m?.local && !m.rejected
+        ? [m.local, ...(m.localExtra ?? [])].flatMap((l) => [l.rtp, l.rtcp]) : [])));
       let last = Math.max(call.answeredMs, call.lastSignalMs);
       for (const s of this.plane.stats(ids)) if (s.lastPacketMs > last) last = s.lastPacketMs;
       const onHold = call.participants.every((p) => p.medias.every((m) => !m || m.rejected || m.direction !== 'sendrecv'));
@@ -523,6 +524,9 @@ export class CallTable {
   private recordingStreams(call: Call): RecordingStream[] {
     const out: RecordingStream[] = [];
     for (const p of call.participants) {
+      // An answerer without a tag yet is added when the answer names it: the recorder names its
+      // WAV party after the first tag it sees. (Early media before the answer is not recorded.)
+      if (p.tag === '') continue;
       const peer = call.participants.find((q) => q.id === p.peerId);
       const codecsOf = (sdp: string | null, index: number): Record<number, string> => {
         const map: Record<number, string> = {};
@@ -538,7 +542,7 @@ export class CallTable {
         // The party sends with the payload types of either SDP; its own rtpmap wins.
         const codecs: Record<number, string> = { ...codecsOf(peer?.sdpIn ?? null, m.index), ...codecsOf(p.sdpIn, m.index) };
         for (const pt of m.payloadTypes) if (codecs[pt] === undefined && STATIC_PAYLOAD_TYPES[pt]) codecs[pt] = STATIC_PAYLOAD_TYPES[pt]!;
-        const tag = p.tag === '' ? `participant-${p.id}` : p.tag;
+        const tag = p.tag;
         out.push({ id: m.local.rtp, tag, kind: 'rtp', src: m.remoteRtp, dst: { address: m.local.address, port: m.local.port }, codecs });
         if (!m.rtcpMux) out.push({ id: m.local.rtcp, tag, kind: 'rtcp', src: m.remoteRtcp, dst: { address: m.local.address, port: m.local.port + 1 }, codecs: {} });
       }
