@@ -13,7 +13,8 @@ function peerOf(ps: readonly Participant[], p: Participant): Participant | null 
 }
 
 export function pairsOf(ps: readonly Participant[]): LocalPair[] {
-  return ps.flatMap((p) => p.medias.flatMap((m) => (m?.local ? [m.local] : [])));
+  // The extra pairs are the other addresses of the interface (ICE candidates): the call owns them too.
+  return ps.flatMap((p) => p.medias.flatMap((m) => (m?.local ? [m.local, ...(m.localExtra ?? [])] : [])));
 }
 
 export function socketIds(ps: readonly Participant[]): number[] {
