@@ -16,6 +16,8 @@ Commands:
   instances            the instances table (database)
   add URL [--setid N] [--weight N]   add an instance row (e.g. udp:10.0.0.2:2223)
   remove URL           remove an instance row
+  recordings [CALL-ID] recording files (database): id, call, kind, size, path; download with
+                       GET /api/recordings/ID
 
 The daemon is reached at --url, else $RTPRELAY_URL, else the --listen-http of the same
 configuration (config file, RTPRELAY_* environment), else http://127.0.0.1:2225.`;
@@ -97,10 +99,20 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv, io: CliIo):
           for (const p of data.participants) for (const m of p.medias) for (const s of m.streams) {
             rows.push({ tag: p.tag || '(untagged)', media: `${m.index} ${m.type}`, stream: s.kind,
               local: s.local ? `${s.local.address}:${s.local.port}` : '-', peer: s.endpoint ? `${s.endpoint.address}:${s.endpoint.port}` : '-',
-              packets: s.stats.packets, bytes: s.stats.bytes, errors: s.stats.errors });
+              packets: s.stats.packets, bytes: s.stats.bytes, errors: s.stats.errors,
+              lost: s.quality?.lost ?? '', jitter_ms: s.quality ? s.quality.jitterMs.toFixed(1) : '', mos: s.quality?.mos ?? '' });
           }
-          return `call ${data.callId}\n` + table(rows, ['tag', 'media', 'stream', 'local', 'peer', 'packets', 'bytes', 'errors']);
+          return `call ${data.callId}\n` + table(rows, ['tag', 'media', 'stream', 'local', 'peer', 'packets', 'bytes', 'errors', 'lost', 'jitter_ms', 'mos']);
         });
+        return 0;
+      }
+      case 'recordings': {
+        const { data } = await call('GET', arg ? `/api/calls/${encodeURIComponent(arg)}/recordings` : '/api/recordings');
+        print(data, () => (data.recordings.length ? table(data.recordings.map((r: any) => ({
+          id: r.id ?? '-', 'call-id': r.call_id, kind: r.kind, tag: r.tag ?? '', bytes: r.bytes,
+          started: new Date(r.started_ms).toISOString(), path: r.path,
+        })), ['id', 'call-id', 'kind', 'tag', 'bytes', 'started', 'path']) : 'no recordings')
+          + (data.failures ? `\n${data.failures} recording(s) stopped on a file error since start` : ''));
         return 0;
       }
       case 'totals': {
