@@ -249,3 +249,9 @@ function require_file(path: string): void {
   spawnSync('sh', ['-c', `printf x > '${path}'`]);
   assert.ok(existsSync(path));
 }
+
+// The SDES-SRTP recording (decrypted RTP in the pcap) needs the relay's SRTP unprotect before
+// observe() and the session's SDES → RTP/AVP plans; both were still in progress (uncommitted
+// media/secure.ts) when this was written. Enable once an SDES offer with `transport-protocol:
+// RTP/AVP` relays media: record it, then check the pcap with the same tshark/Goertzel asserts.
+test('an SDES-SRTP call is recorded decrypted', { skip: 'SRTP in the relay (media/secure.ts) and SDES plans not landed yet' }, () => undefined);
