@@ -120,7 +120,9 @@ test('Debian\'s shipped /etc/rtpengine/rtpengine.conf loads (section rtpengine a
   assert.equal(c.timeouts.timeoutS, 60);
   assert.ok(c.interfaces[0]!.addresses.length > 0, '"interface = any" gives this machine\'s addresses');
   assert.ok(c.warnings.some((w) => w.includes('--table')));
-  assert.ok(c.warnings.some((w) => w.includes('--recording-dir')));
+  // Recording is implemented: Debian's recording-dir is taken; its `proc` method warns (we write pcap ourselves).
+  assert.equal(c.recording.dir, '/var/spool/rtpengine');
+  assert.ok(c.warnings.some((w) => w.includes('--recording-method proc')));
   const testing = load([`--config-file=${tmpFile(text)}`, '--config-section=rtpengine-testing', '--interface=127.0.0.1']);
   assert.deepEqual(testing.listenNg, [{ address: '0.0.0.0', port: 2223 }]);
   assert.equal(testing.log.level, 'debug');
