@@ -16,6 +16,14 @@ export class PairQuality {
   readonly rtp = new RtpStats(8000);
   /** Sender reports this party sent, as they passed us (for the peer's receiver reports). */
   readonly rtt = new RttTracker();
+  // For RTCP generation (rtcp-gen.ts): the party's last RTCP and SR (monotonic ms, NTP middle 32
+  // bits), and the last RTP timestamp and payload octets of its stream (what we forward on).
+  lastRtcpMs = 0;
+  lastSrNtp = 0;
+  lastSrAtMs = 0;
+  lastTs = 0;
+  lastTsAtMs = 0;
+  payloadOctets = 0;
 
   constructor(private readonly slot: Float64Array) {}
 
@@ -23,6 +31,13 @@ export class PairQuality {
   rtpPacket(buf: Uint8Array, nowMs: number): void {
     const r = this.rtp;
     r.update(buf, nowMs);
+    if (buf.length >= 12) {
+      this.lastTs = ((buf[4]! << 24) | (buf[5]! << 16) | (buf[6]! << 8) | buf[7]!) >>> 0;
+      this.lastTsAtMs = nowMs;
+      // RFC 3550 6.4.1: the octet count is payload only (no header, CSRCs or padding counted here).
+      const n = buf.length - 12 - 4 * (buf[0]! & 0x0f);
+      if (n > 0) this.payloadOctets += n;
+    }
     const c = this.slot;
     c[Q_RECEIVED] = r.received;
     c[Q_LOST] = r.lost;
@@ -36,9 +51,14 @@ export class PairQuality {
    * stream the peer sends (`peer`, the quality of the peer's pair, when known).
    */
   rtcpPacket(buf: Buffer, nowMs: number, peer: PairQuality | null): void {
+    this.lastRtcpMs = nowMs; // any RTCP from the party (an empty RR too): we generate none for it
     const info = parseRtcp(buf); // RTCP is a few packets a second: plain objects are fine
     if (info === null) return;
-    for (const s of info.senders) if (s.ssrc === this.rtp.ssrc) this.rtt.noteSenderReport(s.ntpMiddle, nowMs);
+    for (const s of info.senders) {
+      if (s.ssrc !== this.rtp.ssrc) continue;
+      this.rtt.noteSenderReport(s.ntpMiddle, nowMs);
+      this.lastSrNtp = s.ntpMiddle; this.lastSrAtMs = nowMs;
+    }
     if (peer === null) return;
     for (const b of info.reports) {
       if (b.ssrc !== peer.rtp.ssrc || peer.rtp.received === 0) continue;

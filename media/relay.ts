@@ -19,6 +19,7 @@ import { sameSdes } from './transform.js';
 import { IceAgent, TA_MS } from './ice/agent.js';
 import { isStun, parseStun } from './ice/stun.js';
 import { DtlsEndpoint } from './dtls/endpoint.js';
+import { PEER_RTCP_RECENT_MS, RTCP_TICK_MS, RtcpGenerator } from './rtcp-gen.js';
 
 /** Valid packets from one new source (same SSRC) before it may become a stream's destination. */
 export const LEARN_PACKETS = 3;
@@ -63,6 +64,10 @@ interface RelaySocket {
   rec: CallRecorder | null;
   /** SRTP, ICE, DTLS and RTCP feedback filtering (see the WebRTC section); null on a plain stream. */
   sec: SocketSecurity | null;
+  /** The RTCP socket of this RTP socket's pair (null on an RTCP socket). */
+  partner: RelaySocket | null;
+  /** RTCP generation towards this socket's party (generate-RTCP); null: off. */
+  gen: RtcpGenerator | null;
 }
 
 export interface LocalPlaneOptions {
@@ -87,6 +92,9 @@ export class LocalMediaPlane implements MediaPlane {
   private cert: { certPem: string; keyPem: string } | null = null;
   private readonly iceSockets = new Set<RelaySocket>();
   private iceTimer: NodeJS.Timeout | null = null;
+  // RTCP generation (media/rtcp-gen.ts): the sockets that may generate, and the one timer for all.
+  private readonly genSockets = new Set<RelaySocket>();
+  private genTimer: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly range: { min: number; max: number },
@@ -123,6 +131,7 @@ export class LocalMediaPlane implements MediaPlane {
         try {
           const rtcp = await this.bind(address, port + 1, 'rtcp');
           rtcp.q = rtp.q; // RTCP about the pair's stream updates the RTP socket's figures
+          rtp.partner = rtcp;
           return { rtp: rtp.id, rtcp: rtcp.id, address, port };
         } catch (e) {
           await this.closeSocket(rtp);
@@ -149,6 +158,7 @@ export class LocalMediaPlane implements MediaPlane {
       mediaHandover: false, payloadTypes: ANY_PT, rtcpMux: false, sdpAddr: null, sdpPort: 0, closed: false,
       confirmed: false, candAddr: null, candPort: 0, candSsrc: 0, candCount: 0, hasSsrc: false,
       slot, c: slot.view, q: new PairQuality(slot.view), rec: null, sec: null,
+      partner: null, gen: null,
     };
     return new Promise((resolve, reject) => {
       const onError = (err: Error): void => { sock.close(); this.counters.release(slot); reject(err); };
@@ -296,6 +306,7 @@ export class LocalMediaPlane implements MediaPlane {
         s.payloadTypes = pts;
       }
       this.installSecurity(s, p);
+      this.installRtcpGen(s, p);
     }
   }
 
@@ -311,6 +322,7 @@ export class LocalMediaPlane implements MediaPlane {
     this.sockets.delete(s.id);
     s.closed = true; // a socket still naming this one as its sink drops from now on
     if (s.sec !== null) { s.sec.close(); s.sec = null; this.iceSockets.delete(s); }
+    if (s.gen !== null) { s.gen = null; this.genSockets.delete(s); }
     // The RTP port owns the pair; it goes back when the RTCP socket (port + 1) closes. At once:
     // libuv closes the descriptor synchronously, so the next offer can bind the port again.
     if (s.kind === 'rtcp') this.pool(s.localAddress).release(s.localPort - 1);
@@ -511,8 +523,49 @@ export class LocalMediaPlane implements MediaPlane {
     };
   }
 
+  // ---- RTCP generation (generate-RTCP, media/rtcp-gen.ts) -----------------------------------
+
+  private installRtcpGen(s: RelaySocket, p: SocketPlan): void {
+    // Reports are built on the RTP socket (its pair's statistics) and leave the party's RTCP
+    // destination: the RTP socket itself with rtcp-mux, else the pair's RTCP socket.
+    if (p.generateRtcp !== true || s.kind !== 'rtp') {
+      if (s.gen !== null) { s.gen = null; this.genSockets.delete(s); }
+      return;
+    }
+    s.gen ??= new RtcpGenerator();
+    this.genSockets.add(s);
+    if (this.genTimer === null) {
+      this.genTimer = setInterval(() => this.genTick(), RTCP_TICK_MS);
+      this.genTimer.unref();
+    }
+  }
+
+  /** One timer for every generating socket: a report is due every few seconds, never per packet. */
+  private genTick(): void {
+    const now = recordingNow(); // the clock observe() feeds PairQuality with
+    for (const s of this.genSockets) {
+      const gen = s.gen;
+      if (s.closed || gen === null) { this.genSockets.delete(s); continue; }
+      // The stream we forward to this party comes from our sink's socket; only the socket media
+      // to the party leaves from (the sink's sink) reports, so extra ICE sockets stay quiet.
+      const fwd = s.sink !== null && !s.sink.closed && s.sink.sink === s ? s.sink : null;
+      if (!gen.due(now)) continue;
+      // The peer sends its own RTCP: that is forwarded instead.
+      if (fwd !== null && fwd.q.lastRtcpMs !== 0 && now - fwd.q.lastRtcpMs < PEER_RTCP_RECENT_MS) continue;
+      const t = s.rtcpMux ? s : s.partner;
+      if (t === null || t.closed || t.remoteAddr === null) continue;
+      const pkt = gen.report(s.q, fwd !== null && fwd.forward ? fwd.q : null, now, Date.now());
+      if (pkt === null) continue;
+      const out = t.sec === null ? pkt : t.sec.outbound(pkt, true);
+      if (out === null) continue; // SRTP without keys yet
+      t.sock.send(out, t.remotePort, t.remoteAddr);
+    }
+    if (this.genSockets.size === 0 && this.genTimer !== null) { clearInterval(this.genTimer); this.genTimer = null; }
+  }
+
   async shutdown(): Promise<void> {
     if (this.iceTimer !== null) { clearInterval(this.iceTimer); this.iceTimer = null; }
+    if (this.genTimer !== null) { clearInterval(this.genTimer); this.genTimer = null; }
     // Recordings first: their files get their headers and metadata before the process ends.
     await this.recordings.stopAll();
     await Promise.all([...this.sockets.values()].map((s) => this.closeSocket(s)));
