@@ -1,0 +1,128 @@
+// SIP-level SRTP interworking: Kamailio 5.6 (rtpengine module) and two headless baresip 1.0 phones.
+// alice speaks SRTP (SDES with `mediaenc=srtp-mand`, or DTLS-SRTP with `mediaenc=dtls_srtp` and
+// full ICE with `medianat=ice`); bob is a legacy phone with plain RTP/AVP. Kamailio's route
+// converts per direction (test/fixtures/kamailio-srtp/kamailio.cfg): alice's offer goes to bob as
+// RTP/AVP without ICE/DTLS/SDES, bob's answer goes back in alice's protocol. Each phone must hear
+// the other's tone, so rtprelay decrypted alice's SRTP for bob and encrypted bob's RTP for alice.
+// Skipped when kamailio/baresip (or baresip's srtp, dtls_srtp, ice modules) are missing.
+import { test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { ROOT } from '../support/daemon.js';
+import {
+  assertHearsTone, missingSipTools, onlyCall, sleep, startSipSetup, waitNoCalls, waitPackets, type SipSetup,
+} from '../support/sip-phones.js';
+
+const FIXTURES = path.join(ROOT, 'test/fixtures/kamailio-srtp');
+const MODULE_DIR = '/usr/lib/baresip/modules';
+
+function missingFor(modules: string[]): string[] {
+  return [...missingSipTools, ...modules.filter((m) => !fs.existsSync(path.join(MODULE_DIR, `${m}.so`))).map((m) => `baresip module ${m}`)];
+}
+
+/** alice (the secure phone, 440 Hz) with `modules` and account `params`; bob plain (880 Hz). */
+function setup(t: TestContext, modules: string[], params: string): Promise<SipSetup> {
+  return startSipSetup(t, {
+    fixtures: FIXTURES,
+    kamailioVars: { SECURE_USER: 'alice' },
+    phones: [
+      { user: 'alice', freq: 440, vars: { MODULES: modules.map((m) => `module\t\t\t${m}.so`).join('\n'), ACCOUNT_PARAMS: params } },
+      { user: 'bob', freq: 880, vars: { MODULES: '', ACCOUNT_PARAMS: '' } },
+    ],
+  });
+}
+
+/** The transport protocol of each tag's (one) media in rtprelay's `query`. */
+async function protocols(s: SipSetup, callId: string): Promise<Record<string, string>> {
+  const q = await s.d.ng.cmd({ command: 'query', 'call-id': callId }) as any;
+  assert.equal(q.result, 'ok', JSON.stringify(q));
+  const out: Record<string, string> = {};
+  for (const [tag, v] of Object.entries<any>(q.tags ?? {})) out[tag] = String(v.medias?.[0]?.protocol ?? '?');
+  return out;
+}
+
+/** NG commands Kamailio sent for the call, with the flags it gave to each. */
+function ngRequests(s: SipSetup, callId: string): Record<string, unknown>[] {
+  return s.d.logs.filter((l) => l.msg === 'ng request' && l.callId === callId);
+}
+
+/**
+ * alice calls bob; while the call runs, rtprelay relays RTP both ways, the media protocols in its
+ * query are alice's (`aliceProto`) and RTP/AVP; BYE deletes the call; each phone heard the other.
+ * Returns the call-id for more checks.
+ */
+async function secureCall(t: TestContext, s: SipSetup, aliceProto: RegExp): Promise<string> {
+  const { d, sipPort, a, b, diag } = s;
+  a.ctrl.send('dial', `sip:bob@127.0.0.1:${sipPort}`);
+  assert.ok(await a.ctrl.waitEvent('CALL_ESTABLISHED', 10_000), `alice's call established\n${diag()}`);
+  assert.ok(await b.ctrl.waitEvent('CALL_ESTABLISHED', 5_000), `bob's call established\n${diag()}`);
+
+  const callId = await onlyCall(d);
+  const protos = await protocols(s, callId);
+  t.diagnostic(`media protocols per tag: ${JSON.stringify(protos)}`);
+  assert.equal(Object.keys(protos).length, 2, `two tags: ${JSON.stringify(protos)}`);
+  const aliceTag = Object.keys(protos).find((tag) => aliceProto.test(protos[tag]!));
+  assert.ok(aliceTag, `alice's media is ${aliceProto} in rtprelay's query: ${JSON.stringify(protos)}\n${diag()}`);
+  const bobTag = Object.keys(protos).find((tag) => tag !== aliceTag)!;
+  assert.equal(protos[bobTag], 'RTP/AVP', `bob's media is plain RTP/AVP: ${JSON.stringify(protos)}`);
+
+  // About 2.5 s of audio each way; packets from alice count only when they decrypted.
+  await sleep(2000);
+  const perTag = await waitPackets(d, callId, 100, 3000);
+  for (const [tag, n] of Object.entries(perTag)) assert.ok(n >= 100, `rtprelay received RTP from ${tag === aliceTag ? 'alice' : 'bob'}: ${n} packets\n${diag()}`);
+
+  a.ctrl.send('hangup');
+  assert.ok(await a.ctrl.waitEvent('CALL_CLOSED', 5_000), `alice's call closed\n${diag()}`);
+  assert.ok(await b.ctrl.waitEvent('CALL_CLOSED', 5_000), `bob's call closed\n${diag()}`);
+  assert.deepEqual(await waitNoCalls(d), [], `rtprelay's call list is empty after the BYE\n${diag()}`);
+
+  assertHearsTone(t, a, b, diag);
+  assertHearsTone(t, b, a, diag);
+  return callId;
+}
+
+const SDES = ['srtp'];
+test('SDES-SRTP phone calls a plain RTP phone through Kamailio: each hears the other', { timeout: 60_000 }, async (t) => {
+  const missing = missingFor(SDES);
+  if (missing.length) { t.skip(`${missing.join(', ')} not installed (Debian packages; .ci/run installs them)`); return; }
+  const s = await setup(t, SDES, ';mediaenc=srtp-mand');
+  const callId = await secureCall(t, s, /^RTP\/SAVP$/);
+
+  // Kamailio's route: the offer asked for plain RTP towards bob, the answer went back with defaults.
+  const reqs = ngRequests(s, callId).map((l) => l.command);
+  assert.deepEqual(reqs.filter((c) => c !== 'query'), ['offer', 'answer', 'delete'], `NG commands: ${reqs.join(' ')}`);
+  // alice's baresip took rtprelay's a=crypto key (bob, without the srtp module, would have refused
+  // an RTP/SAVP offer: his call being established shows the offer reached him as RTP/AVP).
+  assert.match(s.a.proc.out(), /SRTP is Enabled \(cryptosuite=AES_CM_128_HMAC_SHA1_80\)/, `alice's baresip used SRTP\n${s.a.proc.out()}`);
+});
+
+// baresip 1.0's ice module gathers host candidates on every interface except loopback (its
+// `net_interface` does not apply): on 127.0.0.1 alone it would offer no candidate at all. Its
+// candidates are this machine's own other addresses, so rtprelay's checks never leave the host;
+// the pair that wins is 127.0.0.1 (peer-reflexive: our checks come from 127.0.0.1).
+const DTLS_ICE = ['dtls_srtp', 'ice'];
+const nonLoopback = Object.values(os.networkInterfaces()).flat().some((i) => i !== undefined && !i.internal && i.family === 'IPv4');
+test('DTLS-SRTP phone with ICE calls a plain RTP phone through Kamailio: ICE and DTLS complete, each hears the other', { timeout: 60_000 }, async (t) => {
+  const missing = missingFor(DTLS_ICE);
+  if (missing.length) { t.skip(`${missing.join(', ')} not installed (Debian packages; .ci/run installs them)`); return; }
+  if (!nonLoopback) { t.skip('no IPv4 address besides loopback: baresip 1.0\'s ice module offers no candidate on loopback'); return; }
+  const s = await setup(t, DTLS_ICE, ';mediaenc=dtls_srtp;medianat=ice');
+  const callId = await secureCall(t, s, /^UDP\/TLS\/RTP\/SAVPF?$/);
+
+  // rtprelay's ICE agent and DTLS endpoint on alice's side reached `connected`, never `failed`.
+  const events = s.d.logs.filter((l) => l.callId === callId && (l.msg === 'ice' || l.msg === 'dtls'));
+  t.diagnostic(`ICE/DTLS events: ${events.map((e) => `${e.msg}:${e.state}`).join(' ')}`);
+  assert.ok(events.some((e) => e.msg === 'dtls' && e.state === 'connected'), `DTLS connected: ${JSON.stringify(events)}\n${s.diag()}`);
+  assert.ok(events.some((e) => e.msg === 'ice' && e.state === 'connected'), `ICE connected: ${JSON.stringify(events)}`);
+  assert.ok(!events.some((e) => e.state === 'failed'), `no ICE/DTLS failure: ${JSON.stringify(events)}`);
+  assert.match(s.a.proc.out(), /ice: audio: connectivity check is complete/, `alice's baresip completed ICE with rtprelay\n${s.a.proc.out()}`);
+  assert.match(s.a.proc.out(), /verified sha-256 fingerprint OK/, `alice's baresip checked rtprelay's fingerprint\n${s.a.proc.out()}`);
+  assert.match(s.a.proc.out(), /DTLS-SRTP complete \(audio\/RTP\) Profile=AES_CM_128_HMAC_SHA1_80/, `alice's baresip completed DTLS-SRTP with rtprelay\n${s.a.proc.out()}`);
+  // baresip re-INVITEs once ICE completed (its default candidate changed); Kamailio's route gives
+  // rtprelay an offer and an answer for it as for the first INVITE.
+  const cmds = ngRequests(s, callId).map((l) => String(l.command)).filter((c) => c !== 'query');
+  assert.deepEqual([cmds.slice(0, 2), cmds.at(-1)], [['offer', 'answer'], 'delete'], `NG commands: ${cmds.join(' ')}`);
+  assert.ok(cmds.length === 3 || cmds.length === 5, `NG commands: ${cmds.join(' ')}`);
+});
