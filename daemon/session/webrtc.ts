@@ -65,6 +65,10 @@ export function takeSecurity(m: MediaState, sec: MediaSecurity, proto: string): 
   m.remoteFingerprint = sec.fingerprint;
   m.remoteSetup = sec.setup;
   m.rtcpFeedback = isFeedbackProto(proto) || sec.rtcpFeedback;
+  // A browser (UDP/TLS/RTP/SAVPF) gets RTCP reports from our statistics while its peer sends none
+  // (a plain phone often sends none), so its quality stats and bandwidth estimation work. Only the
+  // first time its media is seen: an explicit generate-RTCP on/off (set after this) overrides it.
+  if (m.generateRtcp === undefined && proto === 'UDP/TLS/RTP/SAVPF') m.generateRtcp = true;
 }
 
 /** The crypto attributes to write into one media section (a=crypto values, a=setup). */
