@@ -15,6 +15,8 @@ import type { Logger } from 'pino';
 import { NgServer } from '../control/ng-server.js';
 import type { CommandContext } from '../control/commands/context.js';
 import { Operations } from './operations.js';
+import { AdminServer } from '../admin/http.js';
+import { Metrics } from '../admin/metrics.js';
 
 export const VERSION = '0.1.0';
 
@@ -107,16 +109,18 @@ async function main(): Promise<void> {
   const ngUrl = cfg.operations.instanceUrl ?? (bound.udp[0]
     ? `udp:${bound.udp[0].address === '0.0.0.0' ? cfg.interfaces[0]!.addresses[0]!.address : bound.udp[0].address}:${bound.udp[0].port}`
     : 'udp:127.0.0.1:2223');
-  const ops = new Operations({ ...cfg.operations, instanceUrl: ngUrl, stateDir: cfg.stateDir, listenHttp: cfg.listenHttp, version: VERSION }, {
-    table, handleNg: (msg, source) => ng.handle(msg, source), ports: () => plane.ports(),
-    commands: () => ctx.stats.byCommand, log,
+  const ops = new Operations({ ...cfg.operations, instanceUrl: ngUrl, stateDir: cfg.stateDir, version: VERSION }, { table, log });
+  const metrics = new Metrics({
+    table, instance: ops.instance, ports: () => plane.ports(), commands: () => ctx.stats.byCommand, media: () => table.mediaTotals(),
   });
-  ctx.observe = (command, seconds) => ops.metrics.observeNg(command, seconds);
+  ctx.observe = (command, seconds) => metrics.observeNg(command, seconds);
+  ops.start();
+  let admin: AdminServer | null = null;
   try {
-    const { http } = await ops.start();
-    for (const ep of http) log.info({ transport: 'http', address: ep.address, port: ep.port }, 'http listening');
+    admin = await startAdmin(cfg, ops, metrics, table, (msg, source) => ng.handle(msg, source), log);
   } catch (e) {
     await ng.close();
+    await ops.close();
     clearInterval(sweep);
     clearInterval(tick);
     return fail(`cannot start the admin interface: ${(e as Error).message}`, e);
@@ -135,6 +139,7 @@ async function main(): Promise<void> {
     clearInterval(sweep);
     clearInterval(tick);
     await ng.close();
+    await admin?.close();
     await ops.close();
     table.destroyAll('shutdown');
     await plane.shutdown();
@@ -195,6 +200,31 @@ function logCallCapacity(log: Logger, cfg: Config, addressCount: number, fileLim
   const fields = { byPorts, byFiles: byFiles === Infinity ? null : byFiles, cap };
   if (byFiles < byPorts) log.warn(fields, 'the open-file limit, not the port range, caps the number of calls (raise ulimit -n / LimitNOFILE)');
   else log.info(fields, 'the port range caps the number of calls');
+}
+
+const isLoopback = (a: string): boolean => a.startsWith('127.') || a === '::1';
+
+/** The HTTP admin surface (--listen-http): NG over HTTP/WebSocket, JSON API, metrics, dashboard. */
+async function startAdmin(
+  cfg: Config, ops: Operations, metrics: Metrics, table: CallTable,
+  handleNg: (msg: Buffer, source: string) => Promise<Buffer | null>, log: Logger,
+): Promise<AdminServer | null> {
+  if (!cfg.listenHttp.length) return null;
+  const token = cfg.operations.httpToken;
+  if (cfg.listenHttp.some((e) => !isLoopback(e.address)) && !token) throw new Error('--listen-http off loopback needs --http-token');
+  const store = ops.store;
+  const admin = new AdminServer({
+    handleNg, table, instance: ops.instance, metrics, log: log.child({ sub: 'http' }), token, history: () => ops.history,
+    instances: store ? {
+      list: () => store.instances(),
+      add: (url, setid, weight) => store.addInstance(url, setid, weight),
+      remove: (url) => store.removeInstance(url),
+    } : undefined,
+    reloadKamailio: cfg.operations.kamailioRpcUrl ? () => ops.reloadKamailio() : undefined,
+    recordings: store ? { list: (callId) => store.recordings(callId), byId: (id) => store.recordingById(id) } : undefined,
+  });
+  for (const ep of await admin.listen(cfg.listenHttp)) log.info({ transport: 'http', address: ep.address, port: ep.port }, 'http listening');
+  return admin;
 }
 
 /** Whether a media socket can be bound on `address` (it is local): null, or the error. */

@@ -1,10 +1,9 @@
 // Operations around the relay: the instance state (drain/enable/disable), the database in the
-// background, call records, the HTTP admin surface and metrics, and the graceful shutdown.
+// background, call records, the packets-per-second history and the graceful shutdown. main.ts
+// builds the admin surface (admin/) on top of it: daemon/ does not import admin/.
 // main.ts starts it after the control sockets are open, so none of this can delay NG.
 import path from 'node:path';
 import type { Logger } from 'pino';
-import { AdminServer } from '../admin/http.js';
-import { Metrics } from '../admin/metrics.js';
 import { Instance } from './instance.js';
 import type { CallSnapshot, CallTable } from './session/call-table.js';
 import { Store, type DirectionStats } from './store.js';
@@ -16,8 +15,6 @@ export interface OperationsConfig {
   instanceName: string;
   setid: number;
   stateDir: string;
-  listenHttp: readonly { address: string; port: number }[];
-  httpToken: string | null;
   shutdownTimeoutS: number;
   recordDays: number;
   kamailioRpcUrl: string | null;
@@ -26,20 +23,14 @@ export interface OperationsConfig {
 
 export interface OperationsDeps {
   table: CallTable;
-  handleNg(msg: Buffer, source: string): Promise<Buffer | null>;
-  ports(): { address: string; free: number; total: number }[];
-  commands(): Map<string, { count: number; errors: number }>;
   log: Logger;
 }
-
-const isLoopback = (a: string): boolean => a.startsWith('127.') || a === '::1' || a === 'localhost';
 
 export class Operations {
   readonly instance: Instance;
   readonly store: Store | null;
-  readonly metrics: Metrics;
-  private admin: AdminServer | null = null;
-  private readonly history: { t: number; pps: number }[] = [];
+  /** Packets per second over the last five minutes (the dashboard's chart). */
+  readonly history: { t: number; pps: number }[] = [];
   private lastPackets = -1;
   private readonly timer: NodeJS.Timeout;
 
@@ -56,9 +47,6 @@ export class Operations {
       dbUrl, instanceUrl: cfg.instanceUrl, name: cfg.instanceName, setid: cfg.setid, version: cfg.version,
       stateDir: cfg.stateDir, pollMs: 1000, recordDays: cfg.recordDays,
     }, this.instance, liveCalls, deps.log.child({ sub: 'store' }));
-    this.metrics = new Metrics({
-      table, instance: this.instance, ports: deps.ports, commands: deps.commands, media: () => this.mediaTotals(),
-    });
     table.onCallEnded((snap, reason) => this.store?.record(callRecord(snap, reason, Date.now())));
     table.onRecordingDone((r) => this.store?.recordFiles(r.files.map((f) => ({
       callId: r.callId, path: f.path, kind: f.kind, tag: f.tag ?? null, bytes: f.bytes, startedMs: r.startedMs, endedMs: r.endedMs,
@@ -67,7 +55,7 @@ export class Operations {
     // Once a second: drained yet? and one point of the packets-per-second history (5 minutes).
     this.timer = setInterval(() => {
       this.instance.check();
-      const total = this.mediaTotals().rtp.packets;
+      const total = table.mediaTotals().rtp.packets;
       if (this.lastPackets >= 0) {
         this.history.push({ t: Date.now(), pps: Math.max(0, total - this.lastPackets) });
         if (this.history.length > 300) this.history.shift();
@@ -77,49 +65,17 @@ export class Operations {
     this.timer.unref();
   }
 
-  /** Sums of the live calls' stream counters; read at scrape or sample time, never per packet. */
-  private mediaTotals() {
-    const out = { rtp: { packets: 0, bytes: 0, errors: 0 }, rtcp: { packets: 0, bytes: 0, errors: 0 }, streams: 0 };
-    for (const callId of this.deps.table.list(Number.MAX_SAFE_INTEGER)) {
-      let c: CallSnapshot;
-      try { c = this.deps.table.query({ callId, fromTag: null, toTag: null }); } catch { continue; }
-      for (const k of ['rtp', 'rtcp'] as const) {
-        out[k].packets += c.totals[k].packets; out[k].bytes += c.totals[k].bytes; out[k].errors += c.totals[k].errors;
-      }
-      for (const p of c.participants) for (const m of p.medias) out.streams += m.streams.filter((s) => s.local !== null).length;
-    }
-    return out;
-  }
-
   /** Restores the local state and starts the background work; returns at once. */
-  async start(): Promise<{ http: { address: string; port: number }[] }> {
+  start(): void {
     this.store?.restoreLocal();
     this.store?.start();
-    let http: { address: string; port: number }[] = [];
-    if (this.cfg.listenHttp.length) {
-      const offLoopback = this.cfg.listenHttp.some((e) => !isLoopback(e.address));
-      if (offLoopback && !this.cfg.httpToken) throw new Error('--listen-http off loopback needs --http-token');
-      const store = this.store;
-      this.admin = new AdminServer({
-        handleNg: this.deps.handleNg, table: this.deps.table, instance: this.instance, metrics: this.metrics,
-        log: this.deps.log.child({ sub: 'http' }), token: this.cfg.httpToken, history: () => this.history,
-        instances: store ? {
-          list: () => store.instances(),
-          add: (url, setid, weight) => store.addInstance(url, setid, weight),
-          remove: (url) => store.removeInstance(url),
-        } : undefined,
-        reloadKamailio: this.cfg.kamailioRpcUrl ? () => this.reloadKamailio() : undefined,
-        recordings: store ? { list: (callId) => store.recordings(callId), byId: (id) => store.recordingById(id) } : undefined,
-      });
-      http = (await this.admin.listen(this.cfg.listenHttp)).map((a) => ({ address: a.address, port: a.port }));
-    }
-    return { http };
   }
 
   /** Kamailio's JSON-RPC (jsonrpcs module over HTTP): re-read the rtpengine table. */
-  private async reloadKamailio(): Promise<boolean> {
+  async reloadKamailio(): Promise<boolean> {
+    if (!this.cfg.kamailioRpcUrl) return false;
     try {
-      const r = await fetch(this.cfg.kamailioRpcUrl!, {
+      const r = await fetch(this.cfg.kamailioRpcUrl, {
         method: 'POST', headers: { 'content-type': 'application/json' },
         body: JSON.stringify({ jsonrpc: '2.0', method: 'rtpengine.reload', id: 1 }), signal: AbortSignal.timeout(3000),
       });
@@ -148,7 +104,6 @@ export class Operations {
 
   async close(): Promise<void> {
     clearInterval(this.timer);
-    await this.admin?.close();
     await this.store?.close();
   }
 }

@@ -413,6 +413,29 @@ export class CallTable {
     return { callsCreated: this.created, callsEnded: { ...this.ended }, current: this.calls.size, deleting };
   }
 
+  /**
+   * Packets, bytes and errors over every socket of the calls in the table, by kind, and the number
+   * of sockets: for metrics and the dashboard, once a second or per scrape. Reads the plane's
+   * counters directly rather than building a snapshot per call.
+   */
+  mediaTotals(): { rtp: { packets: number; bytes: number; errors: number }; rtcp: { packets: number; bytes: number; errors: number }; streams: number } {
+    const out = { rtp: { packets: 0, bytes: 0, errors: 0 }, rtcp: { packets: 0, bytes: 0, errors: 0 }, streams: 0 };
+    const rtcpIds = new Set<number>();
+    const ids: number[] = [];
+    for (const call of this.calls.values()) {
+      for (const p of call.participants) for (const m of p.medias) {
+        if (!m?.local) continue;
+        for (const l of [m.local, ...(m.localExtra ?? [])]) { ids.push(l.rtp, l.rtcp); rtcpIds.add(l.rtcp); }
+      }
+    }
+    for (const s of this.plane.stats(ids)) {
+      const t = rtcpIds.has(s.id) ? out.rtcp : out.rtp;
+      t.packets += s.packets; t.bytes += s.bytes; t.errors += s.errors;
+      out.streams++;
+    }
+    return out;
+  }
+
   snapshot(call: Call, onlyTag: string | null = null): CallSnapshot {
     const ids = allSockets(call);
     const leg = legOf(call);
