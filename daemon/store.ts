@@ -310,7 +310,8 @@ export class Store {
       try { await withTimeout(this.flushRecordings(), 2000, 'final flush'); } catch { /* best effort at shutdown */ }
       const db = this.db;
       this.db = null;
-      await db.destroy().catch(() => undefined);
+      // A database that accepts and never answers can hold destroy() for ever: give up after a second.
+      await withTimeout(db.destroy(), 1000, 'database close').catch(() => undefined);
     }
   }
 }

@@ -43,11 +43,13 @@ export async function startDaemon(t: TestContext | null, args: string[] = [], op
   let err = '';
   const logs: Record<string, unknown>[] = [];
   const stop = (): Promise<number | null> => new Promise((resolve) => {
-    if (proc.exitCode !== null) return resolve(proc.exitCode);
+    // Already gone (an exit code, or killed by a signal): 'exit' will not fire again.
+    if (proc.exitCode !== null || proc.signalCode !== null) return resolve(proc.exitCode);
     proc.once('exit', (code) => resolve(code));
     // SIGINT stops at once; SIGTERM would first drain the running calls (tests send it themselves).
     proc.kill('SIGINT');
-    setTimeout(() => proc.kill('SIGKILL'), 3000).unref();
+    // The daemon ends itself within 5 s whatever hangs; this is the last resort.
+    setTimeout(() => proc.kill('SIGKILL'), 7000).unref();
   });
   const ports = await new Promise<{ udp: number; tcp: number | null; http: number | null }>((resolve, reject) => {
     let udp: number | null = null, tcp: number | null = null, http: number | null = null;
