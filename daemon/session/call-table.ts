@@ -11,7 +11,7 @@ import type {
   Call, DeleteOptions, LocalPair, MediaState, OfferAnswerOptions, Participant, QueryOptions, RecordingOptions,
 } from './model.js';
 import { applyAnswer, applyOffer, LOOP_PROTECT_ID, type OfferAnswerContext } from './offer-answer.js';
-import { allSockets, callPlans, legOf, oldLegs, opensTransaction, pairsOf, socketIds, type Leg } from './dialogue.js';
+import { allSockets, callPlans, cloneState, legOf, oldLegs, opensTransaction, pairsOf, socketIds, type Leg } from './dialogue.js';
 import { mediaInfo, parseSdp, STATIC_PAYLOAD_TYPES } from './sdp.js';
 
 export interface SessionConfig {
@@ -237,10 +237,10 @@ export class CallTable {
         call.lastSignalMs = this.clock.nowMs;
         return { sdp: a.sdpOut };
       }
-      const snapshot = isNew ? null : structuredClone(call);
+      const snapshot = isNew ? null : cloneState(call);
       // A re-offer on an established dialogue keeps the committed state beside it until answered.
       const opens = !isNew && !call.pending && opts.fromTag !== '' && opensTransaction(call, opts);
-      const committed = opens ? structuredClone(call.participants) : call.pending?.committed ?? null;
+      const committed = opens ? cloneState(call.participants) : call.pending?.committed ?? null;
       const retired: number[] = [];
       try {
         const sdp = await applyOffer(this.context(retired), call, opts);
@@ -281,7 +281,7 @@ export class CallTable {
         call.lastSignalMs = this.clock.nowMs;
         return { sdp: b.sdpOut };
       }
-      const snapshot = structuredClone(call);
+      const snapshot = cloneState(call);
       const retired: number[] = [];
       try {
         const sdp = await applyAnswer(this.context(retired), call, opts);

@@ -92,3 +92,35 @@ export function callPlans(call: Call): SocketPlan[] {
   }
   return plans;
 }
+
+/**
+ * A deep copy of plain call state (what structuredClone gives for it: holes, undefined values and
+ * shared references kept; anything not a plain object or array goes through structuredClone).
+ * structuredClone of an answered two-party call was ~3 % of the daemon's CPU under ngload (the
+ * answer's rollback snapshot); this walk costs a fraction of that.
+ */
+export function cloneState<T>(x: T): T {
+  return copy(x, new Map()) as T;
+}
+
+function copy(x: unknown, seen: Map<object, unknown>): unknown {
+  if (typeof x !== 'object' || x === null) return x;
+  const done = seen.get(x);
+  if (done !== undefined) return done;
+  if (Array.isArray(x)) {
+    const out: unknown[] = new Array(x.length);
+    seen.set(x, out);
+    for (let i = 0; i < x.length; i++) if (i in x) out[i] = copy(x[i], seen);
+    return out;
+  }
+  const proto = Object.getPrototypeOf(x) as unknown;
+  if (proto !== Object.prototype && proto !== null) {
+    const out = structuredClone(x);
+    seen.set(x, out);
+    return out;
+  }
+  const out: Record<string, unknown> = {};
+  seen.set(x, out);
+  for (const k of Object.keys(x)) out[k] = copy((x as Record<string, unknown>)[k], seen);
+  return out;
+}
