@@ -1,13 +1,16 @@
 // `npm run bench`: the performance yardstick. Starts rtprelay (and rtpengine when installed), drives
 // each with ../shared/bench's ngload and rtpblast, and prints in one run: the plain relay rate at
 // the pass criterion (loss < 0.1 %, one-way p99 <= 10 ms), the added latency p50/p99, NG
-// commands/s and latency, memory per idle call, and the rtprelay/rtpengine ratios.
+// commands/s and latency, memory per idle call, and the rtprelay/rtpengine ratios. Then the SRTP
+// part: SDES-SRTP caller -> plain RTP callee (rtpblast --search --srtp: the relay decrypts every
+// caller packet and encrypts every callee packet), relayed packets/s for each relay and the ratio.
 //   node dist/test/bench/bench.js [--quick] [--workers=N[,M]] [--idle-calls=N] [--no-rtpengine] [--json=FILE]
+//                                 [--no-srtp | --srtp-only] [--srtp-workers=N]
 // Bounded: each tool has --max-seconds; default well under 15 min, --quick about 3 min.
 import os from 'node:os';
 import { appendFileSync } from 'node:fs';
 import {
-  buildTools, callSdp, hasRtpengine, rssKb, runTool, startRtpengine, startRtprelay, tmpFile, type Target,
+  buildSrtpBlast, buildTools, callSdp, hasRtpengine, rssKb, runTool, startRtpengine, startRtprelay, tmpFile, type Target,
 } from './harness.js';
 import { NgClient } from '../support/ng-client.js';
 
@@ -20,6 +23,9 @@ const workerModes = (opt('workers') ?? (quick ? String(cores) : `0,${cores}`)).s
 const idleCalls = Number(opt('idle-calls') ?? (quick ? 1000 : 3000));
 const withRtpengine = !flag('no-rtpengine') && hasRtpengine();
 const jsonOut = opt('json');
+const srtpOnly = flag('srtp-only'), withSrtp = srtpOnly || !flag('no-srtp');
+// SRTP is measured with one rtprelay mode: the last of --workers (the media workers) unless given.
+const srtpWorkers = Number(opt('srtp-workers') ?? workerModes.at(-1) ?? 0);
 
 // Ports: rtpengine 4000-19999 and NG 23200 (../shared/bench README); rtprelay 24000-39999, NG 23210;
 // rtpblast binds from 44000 up.
@@ -98,6 +104,61 @@ function table(rows: Figures[]): string {
   return [head, ...body].map((r) => r.map((c, i) => (i === 0 ? c.padEnd(w[i]!) : c.padStart(w[i]!))).join('  ')).join('\n');
 }
 
+// ---- SRTP part: SDES-SRTP caller -> plain RTP callee ------------------------------------
+
+interface SrtpFigures {
+  name: string;
+  strictPps: number; strictP50Us: number; strictP99Us: number; strictRelayCpu: number; strictOtherCpu: number;
+  lossOnlyPps: number; maxOtherCpu: number;
+}
+
+/** rtpblast --search --srtp against one relay: the relayed packets/s (both directions together) at the pass criterion. */
+async function measureSrtp(start: () => Promise<Target>, rtpblast: string): Promise<SrtpFigures> {
+  const t = await start();
+  log(`\n== SRTP -> RTP: ${t.name}, pid ${t.pid}`);
+  try {
+    const blast = await runTool(rtpblast, ['--ng', `127.0.0.1:${t.ngPort}`, '--search', '--srtp', '--pid', String(t.pid),
+      '--duration', quick ? '2' : '4', '--start', '5000', '--factor', quick ? '1.3' : '1.15', '--refine', quick ? '0' : '1',
+      '--max-seconds', quick ? '90' : '240', '--quiet-wait', quick ? '5' : '15', '--calls', '3500', '--label', 'srtp'],
+    tmpFile('rtpblast-srtp.jsonl'), quick ? 120 : 300, true);
+    const r = blast.find((l) => l.kind === 'result') ?? {};
+    const steps = blast.filter((l) => l.kind === 'step');
+    return {
+      name: t.name,
+      strictPps: r.strict_relayed_pps ?? 0, strictP50Us: r.strict_lat_p50_us ?? 0, strictP99Us: r.strict_lat_p99_us ?? 0,
+      strictRelayCpu: r.strict_relay_cpu_pct ?? 0, strictOtherCpu: r.strict_other_cpu_pct ?? 0, lossOnlyPps: r.loss_relayed_pps ?? 0,
+      maxOtherCpu: Math.max(0, ...steps.map((s) => s.other_cpu_pct ?? 0)),
+    };
+  } finally { await t.stop(); }
+}
+
+function srtpTable(rows: SrtpFigures[]): string {
+  const head = ['relay (SRTP caller -> RTP callee)', 'strict pps', 'p50 us', 'p99 us', 'relay%', 'oth%', 'loss-only pps', 'max oth%'];
+  const body = rows.map((f) => [f.name, f.strictPps.toFixed(0), f.strictP50Us.toFixed(0), f.strictP99Us.toFixed(0), f.strictRelayCpu.toFixed(0),
+    f.strictOtherCpu.toFixed(0), f.lossOnlyPps.toFixed(0), f.maxOtherCpu.toFixed(0)]);
+  const w = head.map((h, i) => Math.max(h.length, ...body.map((r) => r[i]!.length)));
+  return [head, ...body].map((r) => r.map((c, i) => (i === 0 ? c.padEnd(w[i]!) : c.padStart(w[i]!))).join('  ')).join('\n');
+}
+
+/** The SRTP part for rtprelay (media workers: `srtpWorkers`) and rtpengine; prints its table and ratios. */
+async function srtpPart(plain: Figures[]): Promise<SrtpFigures[]> {
+  const built = buildSrtpBlast();
+  if (built.rtpblast === null) { log(`\nSRTP part skipped: ${built.why}`); return []; }
+  const rows: SrtpFigures[] = [await measureSrtp(() => startRtprelay({ ...RTPRELAY, workers: srtpWorkers }), built.rtpblast)];
+  if (withRtpengine) rows.push(await measureSrtp(() => startRtpengine(RTPENGINE), built.rtpblast));
+  log('\nSRTP: SDES-SRTP (AES_CM_128_HMAC_SHA1_80) caller <-> plain RTP callee, both directions; pps = relayed packets/s\n' + srtpTable(rows));
+  for (const f of rows) {
+    const p = plain.find((x) => x.name === f.name);
+    if (p && p.strictPps > 0) log(`${f.name}: SRTP relay rate / plain relay rate x${(f.strictPps / p.strictPps).toFixed(2)}`);
+  }
+  if (withRtpengine && rows.length === 2) {
+    const [ours, engine] = rows as [SrtpFigures, SrtpFigures];
+    log(`${ours.name} / rtpengine, SRTP -> RTP: relay rate x${(ours.strictPps / Math.max(1, engine.strictPps)).toFixed(2)}, ` +
+      `p99 latency x${(ours.strictP99Us / Math.max(1, engine.strictP99Us)).toFixed(2)}`);
+  }
+  return rows;
+}
+
 async function main(): Promise<void> {
   const began = Date.now();
   const tools = buildTools();
@@ -105,10 +166,12 @@ async function main(): Promise<void> {
   log(`mode: ${quick ? 'quick' : 'full'}; rtprelay media workers: ${workerModes.join(', ')}; rtpengine: ${withRtpengine ? 'yes' : 'not installed / off'}`);
   log('the load generator runs on the same cores: figures are "relay + blaster on this machine"; oth% = other processes (noise)');
   const rows: Figures[] = [];
-  for (const workers of workerModes) rows.push(await measure(() => startRtprelay({ ...RTPRELAY, workers }), tools));
-  if (withRtpengine) rows.push(await measure(() => startRtpengine(RTPENGINE), tools));
-  log('\n' + table(rows));
-  const engine = withRtpengine ? rows.at(-1)! : null;
+  if (!srtpOnly) {
+    for (const workers of workerModes) rows.push(await measure(() => startRtprelay({ ...RTPRELAY, workers }), tools));
+    if (withRtpengine) rows.push(await measure(() => startRtpengine(RTPENGINE), tools));
+    log('\n' + table(rows));
+  }
+  const engine = withRtpengine && rows.length ? rows.at(-1)! : null;
   if (engine) {
     for (const f of rows.slice(0, -1)) {
       log(`${f.name} / rtpengine: relay rate x${(f.strictPps / engine.strictPps).toFixed(2)}, p99 latency x${(f.strictP99Us / Math.max(1, engine.strictP99Us)).toFixed(2)}, ` +
@@ -117,8 +180,9 @@ async function main(): Promise<void> {
   }
   const inproc = rows.find((f) => f.name.includes('in-process')), multi = rows.find((f) => f.name.includes('workers'));
   if (inproc && multi) log(`${multi.name} / in-process: relay rate x${(multi.strictPps / inproc.strictPps).toFixed(2)}`);
+  const srtpRows = withSrtp ? await srtpPart(rows) : [];
   log(`\nbench took ${((Date.now() - began) / 1000).toFixed(0)} s`);
-  if (jsonOut) appendFileSync(jsonOut, JSON.stringify({ when: new Date().toISOString(), quick, cores, rows }) + '\n');
+  if (jsonOut) appendFileSync(jsonOut, JSON.stringify({ when: new Date().toISOString(), quick, cores, rows, srtpRows }) + '\n');
 }
 
 main().catch((e) => { process.stderr.write(`bench: ${(e as Error).stack ?? e}\n`); process.exit(1); });

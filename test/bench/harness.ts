@@ -20,6 +20,26 @@ export function buildTools(): { ngload: string; rtpblast: string } {
   return { ngload, rtpblast };
 }
 
+/**
+ * An rtpblast that takes `--srtp` (built with libsrtp2), or null with the reason. The plain build
+ * in TOOLS_DIR is used when it has SRTP; otherwise, when pkg-config finds libsrtp2, one is built
+ * into TOOLS_DIR-srtp (a build of its own, so a bench running from TOOLS_DIR is not disturbed).
+ */
+export function buildSrtpBlast(): { rtpblast: string } | { rtpblast: null; why: string } {
+  const withSrtp = (bin: string): boolean => existsSync(bin) && !readFileSync(bin).includes('built without libsrtp2');
+  const plain = path.join(TOOLS_DIR, 'rtpblast');
+  if (withSrtp(plain)) return { rtpblast: plain };
+  try { execFileSync('pkg-config', ['--exists', 'libsrtp2'], { stdio: 'ignore' }); } catch {
+    return { rtpblast: null, why: 'libsrtp2 not found (Debian: apt-get install libsrtp2-dev), rtpblast has no --srtp' };
+  }
+  const dir = `${TOOLS_DIR}-srtp`, bin = path.join(dir, 'rtpblast');
+  if (!withSrtp(bin)) {
+    process.stdout.write(`building rtpblast with SRTP: make -C ${BENCH_DIR} BUILD=${dir}\n`);
+    execFileSync('make', ['-C', BENCH_DIR, `BUILD=${dir}`], { stdio: ['ignore', 'ignore', 'inherit'] });
+  }
+  return withSrtp(bin) ? { rtpblast: bin } : { rtpblast: null, why: `${bin} was built without SRTP` };
+}
+
 export interface Target {
   name: string;
   proc: ChildProcess;
