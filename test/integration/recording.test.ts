@@ -10,6 +10,8 @@ import { join } from 'node:path';
 import { startDaemon, type Daemon } from '../support/daemon.js';
 import { phone, type Peer } from '../support/media.js';
 import { pcmToAlaw, pcmToUlaw } from '../../media/recording/g711.js';
+import { createSrtpContext } from '../../media/srtp/context.js';
+import { randomBytes } from 'node:crypto';
 
 const hasTshark = spawnSync('tshark', ['-v']).status === 0;
 
@@ -250,8 +252,52 @@ function require_file(path: string): void {
   assert.ok(existsSync(path));
 }
 
-// The SDES-SRTP recording (decrypted RTP in the pcap) needs the relay's SRTP unprotect before
-// observe() and the session's SDES → RTP/AVP plans; both were still in progress (uncommitted
-// media/secure.ts) when this was written. Enable once an SDES offer with `transport-protocol:
-// RTP/AVP` relays media: record it, then check the pcap with the same tshark/Goertzel asserts.
-test('an SDES-SRTP call is recorded decrypted', { skip: 'SRTP in the relay (media/secure.ts) and SDES plans not landed yet' }, () => undefined);
+test('an SDES-SRTP call is recorded decrypted', async (t) => {
+  const dir = tmp(t);
+  const d = await startDaemon(t, [`--recording-dir=${dir}`, '--delete-delay=0']);
+  const a = await phone(t), b = await phone(t);
+  // The caller speaks SDES-SRTP (its own key in its a=crypto); the callee is plain RTP/AVP.
+  const key = randomBytes(16), salt = randomBytes(14);
+  const inline = Buffer.concat([key, salt]).toString('base64');
+  const savp = `v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio ${a.rtp.port} RTP/SAVP 0 8\r\n`
+    + `a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:${inline}\r\na=sendrecv\r\n`;
+  const offer = await d.ng.cmd({ command: 'offer', 'call-id': 'rec-srtp', 'from-tag': 'caller', sdp: savp, 'transport-protocol': 'RTP/AVP', 'record call': 'yes' });
+  assert.equal(offer.result, 'ok', JSON.stringify(offer));
+  assert.match(String(offer.sdp), /m=audio \d+ RTP\/AVP 0 8/);
+  assert.doesNotMatch(String(offer.sdp), /a=crypto/);
+  const answer = await d.ng.cmd({ command: 'answer', 'call-id': 'rec-srtp', 'from-tag': 'caller', 'to-tag': 'callee', sdp: sdp(b.rtp.port) });
+  assert.equal(answer.result, 'ok');
+  assert.match(String(answer.sdp), /m=audio \d+ RTP\/SAVP /, 'the caller gets SAVP back');
+  const ours = /a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:(\S+)/.exec(String(answer.sdp));
+  assert.ok(ours, 'our key towards the caller');
+  const tx = createSrtpContext('AES_CM_128_HMAC_SHA1_80', key, salt);
+  const ourKey = Buffer.from(ours[1]!.split('|')[0]!, 'base64');
+  const rx = createSrtpContext('AES_CM_128_HMAC_SHA1_80', ourKey.subarray(0, 16), ourKey.subarray(16, 30));
+  const toB = portOf(answer.sdp), toA = portOf(offer.sdp);
+  for (let seq = 0; seq < 40; seq++) {
+    await a.rtp.send(tx.protectRtp(tone(seq, 0xaaaa, 0, 440))!, toB);
+    await b.rtp.send(tone(seq, 0xbbbb, 8, 1000), toA);
+    const atB = await b.rtp.recv(1000);
+    assert.ok(atB, `packet ${seq} reached the plain callee`);
+    assert.deepEqual(atB.msg, tone(seq, 0xaaaa, 0, 440), 'decrypted for the plain side');
+    const atA = await a.rtp.recv(1000);
+    assert.ok(atA && rx.unprotectRtp(atA.msg), `packet ${seq} reached the caller as SRTP it can decrypt`);
+    await sleep(20);
+  }
+  const del = await d.ng.cmd({ command: 'delete', 'call-id': 'rec-srtp' });
+  assert.equal(del.result, 'ok');
+  const pcap = (offer.recordings as string[])[0]!;
+  const stem = pcap.slice(0, -'.pcap'.length);
+  await waitFor('metadata file', () => existsSync(`${stem}.json`));
+  if (hasTshark) {
+    const out = spawnSync('tshark', ['-r', pcap, '--enable-heuristic', 'rtp_udp', '-q', '-z', 'rtp,streams'], { encoding: 'utf8' });
+    assert.equal(out.status, 0, out.stderr);
+    const rowA = out.stdout.split('\n').find((l) => /0x0000AAAA/i.test(l));
+    assert.ok(rowA, out.stdout);
+    assert.match(rowA, /g711U/, 'the caller\'s stream is plain PCMU in the pcap (decrypted)');
+    assert.match(rowA, /\s40\s+0 \(/, '40 packets, none lost');
+  }
+  const meta = JSON.parse(readFileSync(`${stem}.json`, 'utf8')) as Record<string, any>;
+  const wa = readWav(meta.parties.find((p: any) => p.tag === 'caller').file);
+  assert.equal(dominant(wa, 0, wa.length), 440, 'the caller\'s decrypted audio');
+});
