@@ -236,3 +236,17 @@ test('rtprelay-ctl instances/add/remove edit the instances table and ask Kamaili
   assert.equal(gone.code, 1);
   assert.match(gone.err, /no such instance/);
 });
+
+test('rtprelay-ctl drain, disable and enable change the instance state', async (t) => {
+  const d = await startDaemon(t, ['--listen-http=127.0.0.1:0']);
+  const url = `http://127.0.0.1:${d.httpPort}`;
+  const drain = await ctl(['--url', url, 'drain']);
+  assert.equal(drain.code, 0, drain.err);
+  assert.equal(drain.out.trim(), 'instance is drained', 'no calls: draining is drained at once');
+  const refused = await d.ng.cmd({ command: 'offer', 'call-id': 'ctl1', 'from-tag': 'x', sdp: sdp({ port: 6000 }) });
+  assert.equal(refused['error-reason'], 'Parallel session limit reached');
+  assert.equal((await ctl(['--url', url, 'disable'])).out.trim(), 'instance is disabled');
+  assert.equal(JSON.parse((await ctl(['--url', url, '--json', 'enable'])).out).state, 'active');
+  const accepted = await d.ng.cmd({ command: 'offer', 'call-id': 'ctl2', 'from-tag': 'x', sdp: sdp({ port: 6000 }) });
+  assert.equal(accepted.result, 'ok');
+});
