@@ -35,6 +35,13 @@ export interface ScanResult {
   closable: boolean;
 }
 
+/** The value of the ASCII digits buf[from, to) (a string length: at most 9 digits, scan checked). */
+function decimal(buf: Uint8Array, from: number, to: number): number {
+  let n = 0;
+  for (let i = from; i < to; i++) n = n * 10 + (buf[i]! - 0x30);
+  return n;
+}
+
 /** Reads the digits of a length or integer at `i`; returns the index of the first non-digit. */
 function digitsEnd(buf: Uint8Array, i: number): number {
   while (i < buf.length && isDigit(buf[i])) i++;
@@ -79,7 +86,7 @@ export function scan(buf: Uint8Array, start: number, maxDepth = MAX_DEPTH): Scan
       const k = digitsEnd(buf, i);
       if (k >= n) return { end: -1, closable: false };
       if (buf[k] !== COLON || (c === 0x30 && k - i > 1) || k - i > 9) throw new FramingError('bad string length');
-      const len = Number(Buffer.from(buf.subarray(i, k)).toString('latin1'));
+      const len = decimal(buf, i, k);
       if (len > MAX_STRING) throw new FramingError('string too long');
       i = k + 1 + len;
       if (i > n) return { end: -1, closable: false };
@@ -124,7 +131,7 @@ function build(buf: Buffer, pos: { i: number }): NgValue {
     return out;
   }
   const colon = buf.indexOf(COLON, pos.i);
-  const len = Number(buf.toString('latin1', pos.i, colon));
+  const len = decimal(buf, pos.i, colon);
   pos.i = colon + 1 + len;
   return buf.subarray(colon + 1, pos.i);
 }
