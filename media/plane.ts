@@ -176,6 +176,11 @@ export interface MediaPlane {
   /** Closes the sockets; their ports go back to the pool once closed. */
   close(ids: readonly SocketId[]): void;
   stats(ids: readonly SocketId[]): SocketStats[];
+  /**
+   * The latest packet time of these sockets (0: none), for the once-a-second timeout sweep: the
+   * full stats() of 900 calls took 8-20 ms there, a stall every NG command waited behind.
+   */
+  latestPacketMs?(ids: readonly SocketId[]): number;
   /** Free and total port pairs per local address. */
   ports(): { address: string; free: number; total: number }[];
   onEvent(listener: (ev: PlaneEvent) => void): void;

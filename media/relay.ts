@@ -350,6 +350,15 @@ export class LocalMediaPlane implements MediaPlane {
     return out;
   }
 
+  latestPacketMs(ids: readonly SocketId[]): number {
+    let last = 0;
+    for (const id of ids) {
+      const s = this.sockets.get(id);
+      if (s !== undefined && s.c[C_LAST_MS]! > last) last = s.c[C_LAST_MS]!;
+    }
+    return last;
+  }
+
   /** Where a socket's counters live (a media worker tells the main thread). */
   slotOf(id: SocketId): { chunk: number; index: number } | null {
     const s = this.sockets.get(id);

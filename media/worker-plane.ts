@@ -348,6 +348,16 @@ export class WorkerMediaPlane implements MediaPlane {
     for (const [w, list] of byWorker) this.post(this.workers[w]!, { op: 'close', ids: list });
   }
 
+  /** From the shared counters alone: no drain, no objects. */
+  latestPacketMs(ids: readonly SocketId[]): number {
+    let last = 0;
+    for (const id of ids) {
+      const s = this.sockets.get(id);
+      if (s !== undefined && s.view[C_LAST_MS]! > last) last = s.view[C_LAST_MS]!;
+    }
+    return last;
+  }
+
   stats(ids: readonly SocketId[]): SocketStats[] {
     this.drainAll();
     const out: SocketStats[] = [];

@@ -519,10 +519,19 @@ export class CallTable {
         continue;
       }
       // RTCP counts as media too (rtpengine's timeout is "no RTP or RTCP").
-      const ids = call.participants.flatMap((p) => p.medias.flatMap((m) => (m?.local && !m.rejected
-        ? [m.local, ...(m.localExtra ?? [])].flatMap((l) => [l.rtp, l.rtcp]) : [])));
+      // Plain loops: the nested flatMap here made a sweep of 900 answered calls take 6-9 ms of
+      // the main thread once a second (every NG command waits behind it); now well under 1 ms.
+      const ids: number[] = [];
+      for (const p of call.participants) {
+        for (const m of p.medias) {
+          if (!m?.local || m.rejected) continue;
+          ids.push(m.local.rtp, m.local.rtcp);
+          if (m.localExtra) for (const l of m.localExtra) ids.push(l.rtp, l.rtcp);
+        }
+      }
       let last = Math.max(call.answeredMs, call.lastSignalMs);
-      for (const s of this.plane.stats(ids)) if (s.lastPacketMs > last) last = s.lastPacketMs;
+      if (this.plane.latestPacketMs) last = Math.max(last, this.plane.latestPacketMs(ids));
+      else for (const s of this.plane.stats(ids)) if (s.lastPacketMs > last) last = s.lastPacketMs;
       const onHold = call.participants.every((p) => p.medias.every((m) => !m || m.rejected || m.direction !== 'sendrecv'));
       const limitS = onHold ? t.silentTimeoutS : t.timeoutS;
       if (limitS > 0 && nowMs - last >= limitS * 1000) this.destroy(call, onHold ? 'silent-timeout' : 'timeout');
