@@ -12,13 +12,25 @@ function peerOf(ps: readonly Participant[], p: Participant): Participant | null 
   return p.peerId === null ? null : ps.find((q) => q.id === p.peerId) ?? null;
 }
 
+// Plain loops in these helpers (several run per command): nested flatMap made them ~5 % of the
+// daemon's CPU under ngload, and a once-a-second sweep over 900 calls 6 ms.
 export function pairsOf(ps: readonly Participant[]): LocalPair[] {
   // The extra pairs are the other addresses of the interface (ICE candidates): the call owns them too.
-  return ps.flatMap((p) => p.medias.flatMap((m) => (m?.local ? [m.local, ...(m.localExtra ?? [])] : [])));
+  const out: LocalPair[] = [];
+  for (const p of ps) {
+    for (const m of p.medias) {
+      if (!m?.local) continue;
+      out.push(m.local);
+      if (m.localExtra) for (const l of m.localExtra) out.push(l);
+    }
+  }
+  return out;
 }
 
 export function socketIds(ps: readonly Participant[]): number[] {
-  return pairsOf(ps).flatMap((l) => [l.rtp, l.rtcp]);
+  const out: number[] = [];
+  for (const l of pairsOf(ps)) out.push(l.rtp, l.rtcp);
+  return out;
 }
 
 /** Every socket the call holds: live legs, committed legs a pending re-offer replaced, retiring legs. */
