@@ -383,7 +383,7 @@ export function assertHearsTone(t: TestContext, p: Phone, other: Phone, diag: ()
   const wav = readWav(fs.readFileSync(path.join(p.rec, files[0]!)));
   assert.equal(wav.rate, RATE);
   const x = wav.samples;
-  assert.ok(x.length >= RATE, `${p.user} recorded at least a second (${x.length} samples)`);
+  assert.ok(x.length >= RATE, `${p.user} recorded at least a second (${x.length} samples)\n${diag()}`);
   // Skip the first half second (jitter buffer start-up, comfort silence).
   const body = x.subarray(Math.min(RATE / 2, x.length >> 2));
   const level = rms(body), hear = goertzel(body, other.freq, RATE), own = goertzel(body, p.freq, RATE);
