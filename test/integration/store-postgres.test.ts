@@ -41,7 +41,8 @@ test('PostgreSQL: migrations run on first start, the instance registers, drain b
   await db('rtprelay_instances').where({ url: 'udp:127.0.0.1:2223' }).update({ wanted: 'draining' });
   await until(async () => (await newCall(d)) === 'Parallel session limit reached', 'drain to take effect', 2500);
   // The calls accepted before the drain took effect end; then the instance reports drained.
-  for (const id of (await d.ng.cmd({ command: 'list' })).calls as unknown as string[]) await d.ng.cmd({ command: 'delete', 'call-id': id });
+  // (`list` gives 32 by default: ask for all of them.)
+  for (const id of (await d.ng.cmd({ command: 'list', limit: 10_000 })).calls as unknown as string[]) await d.ng.cmd({ command: 'delete', 'call-id': id });
   await until(async () => (await db('rtprelay_instances').first()).state === 'drained', 'drained reported');
   // A restart migrates nothing again and keeps the row.
   await d.stop();
