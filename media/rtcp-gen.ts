@@ -5,6 +5,7 @@
 // them through the socket's protect path. Imports only media/.
 import { randomBytes } from 'node:crypto';
 import type { PairQuality } from './quality.js';
+import type { ReportBlock } from './stats.js';
 
 /** RFC 3550 §6.2: the report interval we aim at; each one is randomised to 0.5..1.5 of it (§6.3.1). */
 export const RTCP_INTERVAL_MS = 5000;
@@ -26,19 +27,8 @@ export interface SenderReportInfo {
   octets: number;
 }
 
-export interface ReportBlockInfo {
-  ssrc: number;
-  /** 0..1 */
-  fractionLost: number;
-  cumulativeLost: number;
-  extendedHighestSeq: number;
-  /** Interarrival jitter in timestamp units. */
-  jitter: number;
-  /** Middle 32 bits of the NTP time of the last SR from `ssrc`; 0: none. */
-  lsr: number;
-  /** Delay since that SR, in 1/65536 s. */
-  dlsr: number;
-}
+/** A report block as we write it: what stats.ts parses from others' reports, less the reporter. */
+export type ReportBlockInfo = Omit<ReportBlock, 'reporterSsrc'>;
 
 /** NTP timestamp (seconds, fraction) of a Unix ms time. */
 export function ntpTime(wallMs: number): { sec: number; frac: number } {
