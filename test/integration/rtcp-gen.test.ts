@@ -70,13 +70,14 @@ async function checkGenerated(t: import('node:test').TestContext, plane: MediaPl
   assert.equal(r.senders.length, 1);
   const sr = r.senders[0]!;
   assert.equal(sr.ssrc, 0xb0b0, 'SR about the plain party\'s stream');
-  assert.ok(sr.packetCount >= 50 && sr.packetCount <= 149, `packet count ${sr.packetCount}`);
+  // The first report is due 0.5-1.5 s in (at 50 pps: 25-75 packets); a later one counts more.
+  assert.ok(sr.packetCount >= 20 && sr.packetCount <= 149, `packet count ${sr.packetCount}`);
   assert.equal(sr.octetCount, sr.packetCount * 160);
   const block = r.reports.find((b) => b.ssrc === 0xa0a0);
   assert.ok(block, 'report block about the SRTP party\'s stream');
   assert.equal(block.reporterSsrc, 0xb0b0);
   assert.equal(block.cumulativeLost, 0);
-  assert.ok(block.extendedHighestSeq > 1050 && block.extendedHighestSeq <= 1150, `highest seq ${block.extendedHighestSeq}`);
+  assert.ok(block.extendedHighestSeq > 1020 && block.extendedHighestSeq <= 1150, `highest seq ${block.extendedHighestSeq}`);
   // The plain party's loss is ours to see, not reported to the party it came from.
   assert.equal(r.reports.length, 1);
 }
