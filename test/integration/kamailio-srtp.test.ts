@@ -5,14 +5,15 @@
 // RTP/AVP without ICE/DTLS/SDES, bob's answer goes back in alice's protocol; bob's offer goes to
 // alice as RTP/SAVP (SDES) or UDP/TLS/RTP/SAVPF with ICE=force. Each phone must hear the other's
 // tone, so rtprelay decrypted alice's SRTP for bob and encrypted bob's RTP for alice.
-// Skipped when kamailio/baresip (or baresip's srtp, dtls_srtp, ice modules) are missing.
+// Skipped when kamailio/baresip (or baresip's srtp, dtls_srtp, ice modules) are missing; the ICE
+// tests also when the test cannot create a network namespace (root and iproute2 needed).
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { ROOT } from '../support/daemon.js';
 import { until } from '../support/net.js';
+import { createNetns, type Netns } from '../support/netns.js';
 import {
   assertHearsTone, missingSipTools, onlyCall, sleep, startSipSetup, waitNoCalls, type SipSetup,
 } from '../support/sip-phones.js';
@@ -26,14 +27,23 @@ function missingFor(modules: string[]): string[] {
 
 /**
  * alice (the secure phone, 440 Hz) with `modules` and account `params`; bob plain (880 Hz).
- * `towardsSecure`: Kamailio's flags for an offer from bob to alice.
+ * `towardsSecure`: Kamailio's flags for an offer from bob to alice. With `ns`, alice runs in that
+ * network namespace: Kamailio listens on the host side of its veth too, and rtprelay has an
+ * interface `ns` there, which Kamailio's route names (direction=) for alice's leg; bob's leg stays
+ * on rtprelay's default interface, 127.0.0.1.
  */
-function setup(t: TestContext, modules: string[], params: string, towardsSecure: string): Promise<SipSetup> {
+function setup(t: TestContext, modules: string[], params: string, towardsSecure: string, ns?: Netns): Promise<SipSetup> {
   return startSipSetup(t, {
     fixtures: FIXTURES,
-    kamailioVars: { SECURE_USER: 'alice', TOWARDS_SECURE: towardsSecure },
+    kamailioVars: {
+      SECURE_USER: 'alice', TOWARDS_SECURE: towardsSecure,
+      LISTEN_EXTRA: ns ? `listen=udp:${ns.hostAddr}:{{SIP_PORT}}\nmhomed=1` : '',
+      FROM_SECURE_DIRECTION: ns ? ' direction=ns direction=default' : '',
+      TO_SECURE_DIRECTION: ns ? ' direction=default direction=ns' : '',
+    },
+    daemonArgs: ns ? [`--interface=ns/${ns.hostAddr}`] : [],
     phones: [
-      { user: 'alice', freq: 440, vars: { MODULES: modules.map((m) => `module\t\t\t${m}.so`).join('\n'), ACCOUNT_PARAMS: params } },
+      { user: 'alice', freq: 440, netns: ns, vars: { MODULES: modules.map((m) => `module\t\t\t${m}.so`).join('\n'), ACCOUNT_PARAMS: params } },
       { user: 'bob', freq: 880, vars: { MODULES: '', ACCOUNT_PARAMS: '' } },
     ],
   });
@@ -80,7 +90,7 @@ function ngRequests(s: SipSetup, callId: string): Record<string, unknown>[] {
 async function secureCall(t: TestContext, s: SipSetup, aliceProto: RegExp, caller: 'alice' | 'bob' = 'alice'): Promise<string> {
   const { d, sipPort, a, b, diag } = s;
   const [from, to] = caller === 'alice' ? [a, b] : [b, a];
-  from.ctrl.send('dial', `sip:${to.user}@127.0.0.1:${sipPort}`);
+  from.ctrl.send('dial', `sip:${to.user}@${from.proxyHost}:${sipPort}`);
   assert.ok(await from.ctrl.waitEvent('CALL_ESTABLISHED', 10_000), `${from.user}'s call established\n${diag()}`);
   assert.ok(await to.ctrl.waitEvent('CALL_ESTABLISHED', 5_000), `${to.user}'s call established\n${diag()}`);
 
@@ -137,18 +147,27 @@ test('SDES-SRTP phone calls a plain RTP phone through Kamailio: each hears the o
 });
 
 // baresip 1.0's ice module gathers host candidates on every interface except loopback (its
-// `net_interface` does not apply): on 127.0.0.1 alone it would offer no candidate at all. Its
-// candidates are this machine's own other addresses, so rtprelay's checks never leave the host;
-// the pair that wins is 127.0.0.1 (peer-reflexive: our checks come from 127.0.0.1).
+// `net_interface` does not apply): on 127.0.0.1 alone it would offer no candidate at all, and on
+// this host it would offer the host's own other addresses, to which our tests send nothing. So the
+// ICE tests run alice in a network namespace of their own (test/support/netns.ts): her only
+// candidate is the namespace's end of the veth, rtprelay's checks go there from the host's end.
 const DTLS = ['dtls_srtp'];
 const DTLS_ICE = ['dtls_srtp', 'ice'];
-const nonLoopback = Object.values(os.networkInterfaces()).flat().some((i) => i !== undefined && !i.internal && i.family === 'IPv4');
-// baresip 1.0's ice module offers only the host's non-loopback addresses as candidates, so these
-// tests make rtprelay send connectivity checks to them. They stay on this host, but our tests send
-// only to 127.0.0.0/8 unless asked: RTPRELAY_TEST_HOST_ADDRESSES=1 runs them. ICE itself is covered
-// on loopback by the Chromium test and test/integration/media-ice-dtls.test.ts.
-const hostAddressesAllowed = process.env.RTPRELAY_TEST_HOST_ADDRESSES === '1';
-const ICE_SKIP = 'sends ICE checks to this host\'s non-loopback addresses (baresip offers no loopback candidate); set RTPRELAY_TEST_HOST_ADDRESSES=1 to run';
+
+/** The namespace for alice, or null when the test was skipped (the reason given). */
+function iceNetns(t: TestContext): Netns | null {
+  const missing = missingFor(DTLS_ICE);
+  if (missing.length) { t.skip(`${missing.join(', ')} not installed (Debian packages; .ci/run installs them)`); return null; }
+  const ns = createNetns(t);
+  if (typeof ns === 'string') { t.skip(`${ns}: baresip 1.0's ice module offers no loopback candidate, so alice needs a namespace of her own`); return null; }
+  return ns;
+}
+
+/** rtprelay's ICE on alice's leg connected to her namespace's address (so its checks went there, not to this host's addresses). */
+function assertIceInNetns(events: Record<string, unknown>[], ns: Netns): void {
+  const remotes = events.filter((e) => e.msg === 'ice' && e.state === 'connected').map((e) => (e.remote as { address?: string } | null)?.address);
+  assert.ok(remotes.length > 0 && remotes.every((a) => a === ns.nsAddr), `ICE pairs with alice at ${ns.nsAddr}: ${remotes.join(' ')}`);
+}
 
 test('DTLS-SRTP phone (no ICE) calls a plain RTP phone through Kamailio: DTLS completes, each hears the other', { timeout: 60_000 }, async (t) => {
   const missing = missingFor(DTLS);
@@ -162,11 +181,9 @@ test('DTLS-SRTP phone (no ICE) calls a plain RTP phone through Kamailio: DTLS co
   assert.match(s.a.proc.out(), /DTLS-SRTP complete \(audio\/RTP\)/, `alice's baresip completed DTLS-SRTP with rtprelay\n${s.a.proc.out()}`);
 });
 test('DTLS-SRTP phone with ICE calls a plain RTP phone through Kamailio: ICE and DTLS complete, each hears the other', { timeout: 60_000 }, async (t) => {
-  const missing = missingFor(DTLS_ICE);
-  if (missing.length) { t.skip(`${missing.join(', ')} not installed (Debian packages; .ci/run installs them)`); return; }
-  if (!hostAddressesAllowed) { t.skip(ICE_SKIP); return; }
-  if (!nonLoopback) { t.skip('no IPv4 address besides loopback: baresip 1.0\'s ice module offers no candidate on loopback'); return; }
-  const s = await setup(t, DTLS_ICE, ';mediaenc=dtls_srtp;medianat=ice', 'UDP/TLS/RTP/SAVPF ICE=force');
+  const ns = iceNetns(t);
+  if (!ns) return;
+  const s = await setup(t, DTLS_ICE, ';mediaenc=dtls_srtp;medianat=ice', 'UDP/TLS/RTP/SAVPF ICE=force', ns);
   const callId = await secureCall(t, s, /^UDP\/TLS\/RTP\/SAVPF?$/);
 
   // rtprelay's ICE agent and DTLS endpoint on alice's side reached `connected`, never `failed`.
@@ -175,6 +192,7 @@ test('DTLS-SRTP phone with ICE calls a plain RTP phone through Kamailio: ICE and
   assert.ok(events.some((e) => e.msg === 'dtls' && e.state === 'connected'), `DTLS connected: ${JSON.stringify(events)}\n${s.diag()}`);
   assert.ok(events.some((e) => e.msg === 'ice' && e.state === 'connected'), `ICE connected: ${JSON.stringify(events)}`);
   assert.ok(!events.some((e) => e.state === 'failed'), `no ICE/DTLS failure: ${JSON.stringify(events)}`);
+  assertIceInNetns(events, ns);
   assert.match(s.a.proc.out(), /ice: audio: connectivity check is complete/, `alice's baresip completed ICE with rtprelay\n${s.a.proc.out()}`);
   assert.match(s.a.proc.out(), /verified sha-256 fingerprint OK/, `alice's baresip checked rtprelay's fingerprint\n${s.a.proc.out()}`);
   assert.match(s.a.proc.out(), /DTLS-SRTP complete \(audio\/RTP\) Profile=AES_CM_128_HMAC_SHA1_80/, `alice's baresip completed DTLS-SRTP with rtprelay\n${s.a.proc.out()}`);
@@ -202,17 +220,16 @@ test('plain RTP phone calls an SDES-SRTP phone through Kamailio (offer turned in
 });
 
 test('plain RTP phone calls a DTLS-SRTP phone with ICE through Kamailio (UDP/TLS/RTP/SAVPF ICE=force): each hears the other', { timeout: 60_000 }, async (t) => {
-  const missing = missingFor(DTLS_ICE);
-  if (missing.length) { t.skip(`${missing.join(', ')} not installed (Debian packages; .ci/run installs them)`); return; }
-  if (!hostAddressesAllowed) { t.skip(ICE_SKIP); return; }
-  if (!nonLoopback) { t.skip('no IPv4 address besides loopback: baresip 1.0\'s ice module offers no candidate on loopback'); return; }
-  const s = await setup(t, DTLS_ICE, ';mediaenc=dtls_srtp;medianat=ice', 'UDP/TLS/RTP/SAVPF ICE=force');
+  const ns = iceNetns(t);
+  if (!ns) return;
+  const s = await setup(t, DTLS_ICE, ';mediaenc=dtls_srtp;medianat=ice', 'UDP/TLS/RTP/SAVPF ICE=force', ns);
   const callId = await secureCall(t, s, /^UDP\/TLS\/RTP\/SAVPF?$/, 'bob');
   const events = s.d.logs.filter((l) => l.callId === callId && (l.msg === 'ice' || l.msg === 'dtls'));
   t.diagnostic(`ICE/DTLS events: ${events.map((e) => `${e.msg}:${e.state}`).join(' ')}`);
   assert.ok(events.some((e) => e.msg === 'dtls' && e.state === 'connected'), `DTLS connected: ${JSON.stringify(events)}\n${s.diag()}`);
   assert.ok(events.some((e) => e.msg === 'ice' && e.state === 'connected'), `ICE connected: ${JSON.stringify(events)}`);
   assert.ok(!events.some((e) => e.state === 'failed'), `no ICE/DTLS failure: ${JSON.stringify(events)}`);
+  assertIceInNetns(events, ns);
   // Here baresip is the DTLS client and offers GCM first; rtprelay, the server, takes it.
   assert.match(s.a.proc.out(), /DTLS-SRTP complete \(audio\/RTP\) Profile=AEAD_AES_128_GCM/, `alice's baresip completed DTLS-SRTP with rtprelay\n${s.a.proc.out()}`);
 });

@@ -1,7 +1,8 @@
 // SIP phones for the Kamailio tests: headless baresip 1.0 phones driven over ctrl_tcp, Kamailio
 // started from a fixture template, tone WAV files and their analysis (Goertzel), and the NG query
 // helpers that count what rtprelay relayed per tag. Shared by kamailio.test.ts and
-// kamailio-srtp.test.ts. Loopback only; every process started here is stopped by its group id.
+// kamailio-srtp.test.ts. Loopback only, or a phone in a network namespace of the test's own
+// (netns.ts); every process started here is stopped by its group id.
 import type { TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -12,6 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { startDaemon } from './daemon.js';
 import { freeTcpPort, freeUdpPort } from './net.js';
+import type { Netns } from './netns.js';
 
 export const RATE = 8000;
 
@@ -172,12 +174,12 @@ export class Ctrl {
     sock.on('error', () => { /* the phone went away; waits time out */ });
   }
 
-  static async connect(t: TestContext, port: number, proc: Proc, ms: number): Promise<Ctrl> {
+  static async connect(t: TestContext, port: number, proc: Proc, ms: number, host = '127.0.0.1'): Promise<Ctrl> {
     const end = Date.now() + ms;
     for (let i = 0; i < 100 && Date.now() < end; i++) {
       if (proc.proc.exitCode !== null) break;
       const sock = await new Promise<net.Socket | null>((resolve) => {
-        const s = net.connect(port, '127.0.0.1');
+        const s = net.connect(port, host);
         s.once('connect', () => resolve(s));
         s.once('error', () => { s.destroy(); resolve(null); });
       });
@@ -255,6 +257,12 @@ export interface PhoneSpec {
   freq: number;
   /** More template variables for this phone's `config` and `accounts`. */
   vars?: Record<string, string | number>;
+  /**
+   * Run the phone in this network namespace (created by the test): it listens (SIP, ctrl_tcp) on
+   * the namespace's address and reaches Kamailio at the host side of the veth, which Kamailio must
+   * listen on too (kamailioVars).
+   */
+  netns?: Netns;
 }
 
 export interface SipSetupOptions {
@@ -270,8 +278,9 @@ export interface SipSetupOptions {
 /**
  * rtprelay, Kamailio and two registered phones, each sending its tone from a WAV file and
  * recording what it decodes; all stopped when `t` ends. Template variables: kamailio.cfg gets
- * SIP_PORT, NG_PORT; config gets SIP_PORT, TONE, REC_DIR, RTP_MIN, RTP_MAX, CTRL_PORT; accounts
- * gets USER, PROXY_PORT; plus the phone's own `vars`.
+ * SIP_PORT, NG_PORT; config gets ADDR (the phone's address: 127.0.0.1, or its namespace's),
+ * SIP_PORT, TONE, REC_DIR, RTP_MIN, RTP_MAX, CTRL_PORT; accounts gets USER, PROXY_HOST (where it
+ * reaches Kamailio), PROXY_PORT; plus the phone's own `vars`.
  */
 export async function startSipSetup(t: TestContext, o: SipSetupOptions) {
   if (!kamailioBin || !baresipBin) throw new Error(`${missingSipTools.join(' and ')} not installed`);
@@ -290,7 +299,9 @@ export async function startSipSetup(t: TestContext, o: SipSetupOptions) {
   const runDir = path.join(tmp, 'run');
   fs.mkdirSync(runDir);
   const cfg = path.join(tmp, 'kamailio.cfg');
-  fs.writeFileSync(cfg, fill(fs.readFileSync(path.join(o.fixtures, 'kamailio.cfg'), 'utf8'), { ...o.kamailioVars, SIP_PORT: sipPort, NG_PORT: d.ngPort }));
+  // Twice: a value of kamailioVars may itself use {{SIP_PORT}} or {{NG_PORT}} (e.g. an extra listen).
+  const kamVars = { ...o.kamailioVars, SIP_PORT: sipPort, NG_PORT: d.ngPort };
+  fs.writeFileSync(cfg, fill(fill(fs.readFileSync(path.join(o.fixtures, 'kamailio.cfg'), 'utf8'), kamVars), kamVars));
   const kam = run(kamailioBin, ['-DD', '-E', '-f', cfg, '-Y', runDir, '-P', path.join(runDir, 'kamailio.pid'), '-m', '32', '-M', '8', '-w', tmp]);
   procs.push(kam);
   await waitSipReady(sipPort, 10_000).catch((e: Error) => { throw new Error(`${e.message}\n${kam.out()}`); });
@@ -306,14 +317,17 @@ export async function startSipSetup(t: TestContext, o: SipSetupOptions) {
     // baresip also listens on TCP at its SIP port and TLS at SIP port + 1: keep clear of those.
     let ctrlPort = await freeTcpPort();
     for (let k = 0; k < 20 && [sipA, sipA + 1, sipB, sipB + 1].includes(ctrlPort); k++) ctrlPort = await freeTcpPort();
+    const host = p.netns?.nsAddr ?? '127.0.0.1', proxyHost = p.netns?.hostAddr ?? '127.0.0.1';
     fs.writeFileSync(path.join(dir, 'config'), fill(fs.readFileSync(path.join(o.fixtures, 'config'), 'utf8'), {
-      ...p.vars, SIP_PORT: sip, TONE: tone, REC_DIR: rec, RTP_MIN: rtpBase + 100 * i, RTP_MAX: rtpBase + 100 * i + 99, CTRL_PORT: ctrlPort,
+      ...p.vars, ADDR: host, SIP_PORT: sip, TONE: tone, REC_DIR: rec, RTP_MIN: rtpBase + 100 * i, RTP_MAX: rtpBase + 100 * i + 99, CTRL_PORT: ctrlPort,
     }));
-    fs.writeFileSync(path.join(dir, 'accounts'), fill(fs.readFileSync(path.join(o.fixtures, 'accounts'), 'utf8'), { ...p.vars, USER: p.user, PROXY_PORT: sipPort }));
-    const proc = run(baresipBin, ['-f', dir, '-t', '55'], { cwd: dir });
+    fs.writeFileSync(path.join(dir, 'accounts'), fill(fs.readFileSync(path.join(o.fixtures, 'accounts'), 'utf8'), { ...p.vars, USER: p.user, PROXY_HOST: proxyHost, PROXY_PORT: sipPort }));
+    // In a namespace: `ip netns exec` enters it and execs baresip (same PID, same process group).
+    const argv = [...(p.netns?.exec ?? []), baresipBin, '-f', dir, '-t', '55'];
+    const proc = run(argv[0]!, argv.slice(1), { cwd: dir });
     procs.push(proc);
-    const ctrl = await Ctrl.connect(t, ctrlPort, proc, 10_000);
-    return { ...p, sip, dir, rec, proc, ctrl };
+    const ctrl = await Ctrl.connect(t, ctrlPort, proc, 10_000, host);
+    return { ...p, host, proxyHost, sip, dir, rec, proc, ctrl };
   }));
   const [a, b] = phones as [Phone, Phone];
   const diag = (): string => [`--- kamailio\n${kam.out()}`, `--- ${a.user}\n${a.proc.out()}`, `--- ${b.user}\n${b.proc.out()}`,
@@ -329,7 +343,7 @@ export async function startSipSetup(t: TestContext, o: SipSetupOptions) {
   return { d, sipPort, a, b, diag, kam };
 }
 
-export interface Phone extends PhoneSpec { sip: number; dir: string; rec: string; proc: Proc; ctrl: Ctrl }
+export interface Phone extends PhoneSpec { host: string; proxyHost: string; sip: number; dir: string; rec: string; proc: Proc; ctrl: Ctrl }
 export type SipSetup = Awaited<ReturnType<typeof startSipSetup>>;
 type Daemon = SipSetup['d'];
 
