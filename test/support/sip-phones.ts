@@ -116,13 +116,18 @@ export async function canBind(kind: 'udp' | 'tcp', port: number): Promise<boolea
   return ok;
 }
 
-/** Distinct free SIP ports. baresip also listens on TCP at its SIP port and TLS at SIP port + 1, so those must be free too. */
+/**
+ * Distinct free SIP ports. baresip also listens on TCP at its SIP port and TLS at SIP port + 1, so
+ * those must be free too. Taken at random from 10000-11999, below the kernel's ephemeral range:
+ * a port the kernel handed out for an outgoing connection may sit in TIME_WAIT, which Node's bind
+ * check (SO_REUSEADDR) accepts and baresip's does not.
+ */
 export async function freeSipPorts(n: number): Promise<number[]> {
   const ports: number[] = [];
-  for (let i = 0; i < 100 && ports.length < n; i++) {
-    const p = await freeUdpPort();
+  for (let i = 0; i < 200 && ports.length < n; i++) {
+    const p = 10000 + 2 * Math.floor(Math.random() * 1000);
     if (ports.some((q) => Math.abs(q - p) <= 1)) continue;
-    if (await canBind('tcp', p) && await canBind('tcp', p + 1)) ports.push(p);
+    if (await canBind('udp', p) && await canBind('tcp', p) && await canBind('tcp', p + 1)) ports.push(p);
   }
   if (ports.length < n) throw new Error('no free SIP ports');
   return ports;
