@@ -223,7 +223,6 @@ export class CallTable {
         if (this.cfg.maxSessions >= 0 && this.liveCount() >= this.cfg.maxSessions) {
           throw new SessionError('SESSION_LIMIT', 'max-sessions reached');
         }
-        parseSdp(opts.sdp); // refuse bad SDP before anything exists
         call = {
           callId: opts.callId, createdMs: this.clock.nowMs, lastSignalMs: this.clock.nowMs, answeredMs: null,
           participants: [], nextParticipantId: 1, deleteAtMs: null, deleteReason: null,
@@ -446,14 +445,13 @@ export class CallTable {
       const p = id === null ? undefined : call.participants.find((q) => q.id === id);
       return p ? [p.tag] : [];
     };
-    const stream = (m: MediaState, kind: 'rtp' | 'rtcp', p: Participant): StreamSnapshot => {
+    const stream = (m: MediaState, kind: 'rtp' | 'rtcp'): StreamSnapshot => {
       const id = m.local ? (kind === 'rtp' ? m.local.rtp : m.local.rtcp) : null;
       const st = id === null ? undefined : stats.get(id);
       const counters = { packets: st?.packets ?? 0, bytes: st?.bytes ?? 0, errors: st?.errors ?? 0 };
       const t = kind === 'rtp' ? totals.rtp : totals.rtcp;
       t.packets += counters.packets; t.bytes += counters.bytes; t.errors += counters.errors;
       const muxed = kind === 'rtcp' && m.rtcpMux;
-      void p;
       return {
         kind,
         local: m.local ? { address: m.local.address, port: muxed ? 0 : kind === 'rtp' ? m.local.port : m.local.port + 1, family: m.local.family } : null,
@@ -476,16 +474,16 @@ export class CallTable {
           index: m.index, type: m.type, protocol: m.protocol, direction: m.direction, rtcpMux: m.rtcpMux,
           asymmetric: p.flags.asymmetric, strictSource: p.flags.strictSource, mediaHandover: p.flags.mediaHandover,
           initialized: m.remoteRtp !== null,
-          streams: [stream(m, 'rtp', p), stream(m, 'rtcp', p)],
+          streams: [stream(m, 'rtp'), stream(m, 'rtcp')],
           oldStreams: old.filter((o) => o.participantTag === p.tag && o.mediaIndex === m.index).flatMap((o) => {
             const cm = call.pending!.committed.find((q) => q.tag === p.tag)!.medias[m.index - 1]!;
-            return [{ ...stream(cm, 'rtp', p), leg: 'committed' as const }, { ...stream(cm, 'rtcp', p), leg: 'committed' as const }];
+            return [{ ...stream(cm, 'rtp'), leg: 'committed' as const }, { ...stream(cm, 'rtcp'), leg: 'committed' as const }];
           }),
         })),
       }));
     // Totals cover the whole call, whichever participants are shown.
     if (onlyTag !== null) for (const p of call.participants) if (!participants.some((x) => x.tag === p.tag)) {
-      for (const m of p.medias) if (m) { stream(m, 'rtp', p); stream(m, 'rtcp', p); }
+      for (const m of p.medias) if (m) { stream(m, 'rtp'); stream(m, 'rtcp'); }
     }
     const pending = call.pending ? { offererTag: call.pending.offererTag, sinceMs: call.pending.sinceMs } : null;
     const r = call.recording;
