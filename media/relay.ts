@@ -1,9 +1,8 @@
 // In-process media plane: owns the UDP sockets, the port pools and the packet path.
 // Imports nothing of ours outside media/. The packet handler is synchronous, silent and
-// allocation-free apart from the Buffer dgram hands us (which we forward as it is).
-import dgram from 'node:dgram';
-import { isIP } from 'node:net';
+// allocation-free apart from the view of the datagram the socket layer (media/udp.ts) hands us.
 import { PortPool } from './port-pool.js';
+import { udpIo, type UdpIo, type UdpSocket } from './udp.js';
 import {
   C_BYTES, C_DROPPED, C_ERRORS, C_LAST_MS, C_PACKETS, C_SSRC, CounterSlots, type Slot,
 } from './counters.js';
@@ -28,7 +27,7 @@ export interface Clock { nowMs: number }
 
 interface RelaySocket {
   id: SocketId;
-  sock: dgram.Socket;
+  sock: UdpSocket;
   localAddress: string;
   localPort: number;
   kind: 'rtp' | 'rtcp';
@@ -76,6 +75,8 @@ export interface LocalPlaneOptions {
   idStep?: number;
   /** Where the per-socket counters live (shared memory in a media worker). */
   counters?: CounterSlots;
+  /** The socket layer (media/udp.ts): native batched I/O when built, else node:dgram. */
+  io?: UdpIo;
 }
 
 const ANY_PT = new Uint8Array(128).fill(1);
@@ -88,6 +89,7 @@ export class LocalMediaPlane implements MediaPlane {
   private readonly idStep: number;
   private readonly counters: CounterSlots;
   private readonly recordings: RecordingHub;
+  private readonly io: UdpIo;
   // WebRTC: the daemon's DTLS certificate, and the sockets whose full ICE agents need ticks.
   private cert: { certPem: string; keyPem: string } | null = null;
   private readonly iceSockets = new Set<RelaySocket>();
@@ -105,6 +107,7 @@ export class LocalMediaPlane implements MediaPlane {
     this.nextId = opts.idStart ?? 1;
     this.idStep = opts.idStep ?? 1;
     this.counters = opts.counters ?? new CounterSlots(false);
+    this.io = opts.io ?? udpIo();
     // Pools of the configured addresses exist from the start, so `statistics` shows them unused.
     for (const a of addresses) this.pool(a);
     this.recordings = new RecordingHub({
@@ -146,32 +149,27 @@ export class LocalMediaPlane implements MediaPlane {
     throw new NoPortsError(address);
   }
 
-  private bind(address: string, port: number, kind: 'rtp' | 'rtcp'): Promise<RelaySocket> {
-    const v6 = isIP(address) === 6;
-    const sock = dgram.createSocket({ type: v6 ? 'udp6' : 'udp4', ipv6Only: v6 });
-    const id = this.nextId;
-    this.nextId += this.idStep;
+  private async bind(address: string, port: number, kind: 'rtp' | 'rtcp'): Promise<RelaySocket> {
     const slot = this.counters.alloc();
     const s: RelaySocket = {
-      id, sock, localAddress: address, localPort: port, kind,
+      id: 0, sock: null as unknown as UdpSocket, localAddress: address, localPort: port, kind,
       remoteAddr: null, remotePort: 0, sink: null, rtcpSink: null, forward: false, asymmetric: false, strictSource: false,
       mediaHandover: false, payloadTypes: ANY_PT, rtcpMux: false, sdpAddr: null, sdpPort: 0, closed: false,
       confirmed: false, candAddr: null, candPort: 0, candSsrc: 0, candCount: 0, hasSsrc: false,
       slot, c: slot.view, q: new PairQuality(slot.view), rec: null, sec: null,
       partner: null, gen: null,
     };
-    return new Promise((resolve, reject) => {
-      const onError = (err: Error): void => { sock.close(); this.counters.release(slot); reject(err); };
-      sock.once('error', onError);
-      sock.bind({ address, port, exclusive: true }, () => {
-        sock.off('error', onError);
-        // Send errors (unreachable peer, …) arrive here: count, never throw.
-        sock.on('error', () => { s.c[C_ERRORS]++; });
-        sock.on('message', (buf, rinfo) => this.onPacket(s, buf, rinfo.address, rinfo.port));
-        this.sockets.set(s.id, s);
-        resolve(s);
-      });
-    });
+    try {
+      // Send errors (unreachable peer, full buffer, …) are counted, never thrown.
+      s.sock = await this.io.bind(address, port, (buf, addr, p) => this.onPacket(s, buf, addr, p), () => { s.c[C_ERRORS]++; });
+    } catch (e) {
+      this.counters.release(slot);
+      throw e;
+    }
+    s.id = this.nextId;
+    this.nextId += this.idStep;
+    this.sockets.set(s.id, s);
+    return s;
   }
 
   /** The packet path: once per datagram. */
@@ -218,7 +216,8 @@ export class LocalMediaPlane implements MediaPlane {
       if (out === null) { c[C_DROPPED]++; return; }
       buf = out;
     }
-    // dgram reads `buf` on a later tick; it is this datagram's own Buffer (or a new one) and is never reused.
+    // Native I/O sends before returning; dgram reads `buf` on a later tick, and then `buf` is
+    // this datagram's own Buffer (or a new one), never reused.
     sink.sock.send(buf, sink.remotePort, sink.remoteAddr);
   }
 
@@ -326,11 +325,8 @@ export class LocalMediaPlane implements MediaPlane {
     // The RTP port owns the pair; it goes back when the RTCP socket (port + 1) closes. At once:
     // libuv closes the descriptor synchronously, so the next offer can bind the port again.
     if (s.kind === 'rtcp') this.pool(s.localAddress).release(s.localPort - 1);
-    return new Promise((resolve) => {
-      // The slot goes back once the socket can no longer count into it.
-      const done = (): void => { this.counters.release(s.slot); resolve(); };
-      try { s.sock.close(done); } catch { done(); }
-    });
+    // The slot goes back once the socket can no longer count into it.
+    return s.sock.close().then(() => { this.counters.release(s.slot); });
   }
 
   stats(ids: readonly SocketId[]): SocketStats[] {
@@ -392,6 +388,8 @@ export class LocalMediaPlane implements MediaPlane {
 
   /** STUN to the ICE agent, DTLS to the DTLS endpoint. False: not for us (counted as junk). */
   private onControl(s: RelaySocket, sec: SocketSecurity, buf: Buffer, addr: string, port: number): boolean {
+    // ICE and DTLS may keep parts of a message past this call: a borrowed view is copied (rare path).
+    if (this.io.borrowedBuffers) buf = Buffer.from(buf);
     if (buf[0]! < 4) {
       if (sec.ice === null || !isStun(buf)) return false;
       const msg = parseStun(buf);

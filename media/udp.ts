@@ -1,0 +1,229 @@
+// The media plane's UDP sockets, behind one interface with two implementations:
+// - native (media/native/udp.c): sockets bound and closed synchronously, datagrams received with
+//   recvmmsg() in batches into one arena and handed to JavaScript in one call per batch, sends
+//   as synchronous sendto(). No Buffer, rinfo or closure is allocated per datagram except the
+//   view of the arena handed to the packet handler.
+// - dgram (node:dgram): the portable fallback, used when the addon is not built or when
+//   RTPRELAY_SOCKET_IO=dgram; the same tests run against both.
+// Imports nothing of ours.
+import dgram from 'node:dgram';
+import { createRequire } from 'node:module';
+import { isIP } from 'node:net';
+
+/** Called once per datagram. `buf` is only valid until the handler returns (native: a view of the arena). */
+export type PacketHandler = (buf: Buffer, address: string, port: number) => void;
+
+export interface UdpSocket {
+  /** Synchronous with native I/O (the buffer may be reused at once); dgram reads `buf` later. */
+  send(buf: Buffer, port: number, address: string): void;
+  close(): Promise<void>;
+}
+
+export interface UdpIo {
+  readonly kind: 'native' | 'dgram';
+  /** Binds address:port; rejects with an Error whose `code` is the errno name (EADDRINUSE, …). */
+  bind(address: string, port: number, onPacket: PacketHandler, onError: () => void): Promise<UdpSocket>;
+  /** Whether buffers handed to handlers must be copied before they are kept past the call. */
+  readonly borrowedBuffers: boolean;
+}
+
+// ---- dgram ---------------------------------------------------------------------------------
+
+class DgramSocket implements UdpSocket {
+  constructor(private readonly sock: dgram.Socket) {}
+  send(buf: Buffer, port: number, address: string): void { this.sock.send(buf, port, address); }
+  close(): Promise<void> {
+    return new Promise((resolve) => { try { this.sock.close(() => resolve()); } catch { resolve(); } });
+  }
+}
+
+export const dgramIo: UdpIo = {
+  kind: 'dgram',
+  borrowedBuffers: false,
+  bind(address, port, onPacket, onError) {
+    const v6 = isIP(address) === 6;
+    const sock = dgram.createSocket({ type: v6 ? 'udp6' : 'udp4', ipv6Only: v6 });
+    return new Promise((resolve, reject) => {
+      const fail = (err: Error): void => { sock.close(); reject(err); };
+      sock.once('error', fail);
+      sock.bind({ address, port, exclusive: true }, () => {
+        sock.off('error', fail);
+        // Send errors (unreachable peer, …) arrive here: count, never throw.
+        sock.on('error', onError);
+        sock.on('message', (buf, rinfo) => onPacket(buf, rinfo.address, rinfo.port));
+        resolve(new DgramSocket(sock));
+      });
+    });
+  },
+};
+
+// ---- native --------------------------------------------------------------------------------
+
+interface Addon {
+  init(arena: Buffer, slotSize: number, meta: Int32Array, onBatch: (count: number) => void): number;
+  open(family: number, address: string, port: number): number;
+  close(fd: number): number;
+  send4(fd: number, buf: Buffer, port: number, address: number): number;
+  send6(fd: number, buf: Buffer, port: number, address: string): number;
+}
+
+/** Largest datagram received whole; longer ones are counted and dropped (media is far smaller). */
+const SLOT_BYTES = 4096;
+const META_INTS = 8;
+
+const ERRNO: Record<number, string> = { 98: 'EADDRINUSE', 13: 'EACCES', 99: 'EADDRNOTAVAIL', 24: 'EMFILE', 23: 'ENFILE', 22: 'EINVAL', 105: 'ENOBUFS' };
+
+function errnoError(neg: number, what: string): NodeJS.ErrnoException {
+  const code = ERRNO[-neg] ?? `E${-neg}`;
+  const e: NodeJS.ErrnoException = new Error(`${what}: ${code}`);
+  e.code = code; e.errno = neg;
+  return e;
+}
+
+/** IPv4 dotted quad to a 32-bit number; -1 when it is not one. */
+export function ipv4ToInt(s: string): number {
+  let v = 0, part = 0, digits = 0, dots = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 46) {
+      if (digits === 0 || part > 255) return -1;
+      v = v * 256 + part; part = 0; digits = 0; dots++;
+    } else if (c >= 48 && c <= 57) { part = part * 10 + (c - 48); digits++; if (digits > 3) return -1; }
+    else return -1;
+  }
+  if (dots !== 3 || digits === 0 || part > 255) return -1;
+  return v * 256 + part;
+}
+
+function intToIpv4(v: number): string {
+  return `${(v >>> 24) & 255}.${(v >>> 16) & 255}.${(v >>> 8) & 255}.${v & 255}`;
+}
+
+function wordsToIpv6(a: number, b: number, c: number, d: number): string {
+  const w = [a >>> 16, a & 0xffff, b >>> 16, b & 0xffff, c >>> 16, c & 0xffff, d >>> 16, d & 0xffff];
+  // RFC 5952: the longest run (of two or more) of zero groups becomes "::".
+  let best = -1, bestLen = 1;
+  for (let i = 0; i < 8;) {
+    if (w[i] !== 0) { i++; continue; }
+    let j = i;
+    while (j < 8 && w[j] === 0) j++;
+    if (j - i > bestLen) { best = i; bestLen = j - i; }
+    i = j;
+  }
+  const hex = (x: number[]): string => x.map((g) => g.toString(16)).join(':');
+  if (best < 0) return hex(w);
+  return `${hex(w.slice(0, best))}::${hex(w.slice(best + bestLen))}`;
+}
+
+class NativeSocket implements UdpSocket {
+  // The last source seen, as words and as the string handed to the handler: a stream hears from
+  // one address almost always, so the string is made once, not per datagram.
+  srcFam = 0; srcA = 0; srcB = 0; srcC = 0; srcD = 0; srcStr = '';
+  // The last destination, parsed once.
+  private dstStr = ''; private dstInt = -1;
+  closed = false;
+
+  constructor(
+    private readonly io: NativeIo,
+    readonly fd: number,
+    readonly v6: boolean,
+    readonly onPacket: PacketHandler,
+    readonly onError: () => void,
+  ) {}
+
+  send(buf: Buffer, port: number, address: string): void {
+    if (this.closed) return;
+    let r: number;
+    if (this.v6) r = this.io.addon.send6(this.fd, buf, port, address);
+    else {
+      if (address !== this.dstStr) { this.dstStr = address; this.dstInt = ipv4ToInt(address); }
+      if (this.dstInt < 0) { this.onError(); return; }
+      r = this.io.addon.send4(this.fd, buf, port, this.dstInt);
+    }
+    if (r < 0) this.onError();
+  }
+
+  close(): Promise<void> {
+    if (!this.closed) { this.closed = true; this.io.release(this); }
+    return Promise.resolve();
+  }
+}
+
+class NativeIo implements UdpIo {
+  readonly kind = 'native' as const;
+  readonly borrowedBuffers = true;
+  private readonly arena: Buffer;
+  private readonly meta: Int32Array;
+  /** Open sockets by descriptor. */
+  private readonly byFd: (NativeSocket | undefined)[] = [];
+
+  constructor(readonly addon: Addon) {
+    this.arena = Buffer.alloc(SLOT_BYTES * 64);
+    this.meta = new Int32Array(64 * META_INTS);
+    const max = addon.init(this.arena, SLOT_BYTES, this.meta, (n) => this.onBatch(n));
+    if (max > 64) throw new Error('udp addon batch larger than the arena');
+  }
+
+  bind(address: string, port: number, onPacket: PacketHandler, onError: () => void): Promise<UdpSocket> {
+    const v6 = isIP(address) === 6;
+    const fd = this.addon.open(v6 ? 6 : 4, address, port);
+    if (fd < 0) return Promise.reject(errnoError(fd, `bind ${address}:${port}`));
+    const s = new NativeSocket(this, fd, v6, onPacket, onError);
+    this.byFd[fd] = s;
+    return Promise.resolve(s);
+  }
+
+  release(s: NativeSocket): void {
+    if (this.byFd[s.fd] === s) this.byFd[s.fd] = undefined;
+    this.addon.close(s.fd);
+  }
+
+  /** One call per batch from the addon: the packet path for `count` datagrams. */
+  private onBatch(count: number): void {
+    const m = this.meta, arena = this.arena;
+    for (let i = 0, b = 0; i < count; i++, b += META_INTS) {
+      const s = this.byFd[m[b]!];
+      if (s === undefined) continue; // closed while this batch was read
+      const len = m[b + 1]!;
+      if (len < 0) { s.onError(); continue; } // longer than a slot: not media
+      const fam = m[b + 2]!, a = m[b + 4]!;
+      if (fam !== s.srcFam || a !== s.srcA || (fam === 6 && (m[b + 5] !== s.srcB || m[b + 6] !== s.srcC || m[b + 7] !== s.srcD))) {
+        s.srcFam = fam; s.srcA = a; s.srcB = m[b + 5]!; s.srcC = m[b + 6]!; s.srcD = m[b + 7]!;
+        s.srcStr = fam === 4 ? intToIpv4(a) : wordsToIpv6(a, s.srcB, s.srcC, s.srcD);
+      }
+      const off = i * SLOT_BYTES;
+      s.onPacket(arena.subarray(off, off + len), s.srcStr, m[b + 3]!);
+    }
+  }
+}
+
+let nativeIo: NativeIo | null | undefined;
+
+function loadNative(): NativeIo | null {
+  if (nativeIo !== undefined) return nativeIo;
+  nativeIo = null;
+  if (process.platform !== 'linux') return null;
+  try {
+    // dist/media/udp.js and media/udp.ts both sit two levels below the project root.
+    const require = createRequire(import.meta.url);
+    let addon: Addon | null = null;
+    for (const p of ['../../media/native/build/Release/rtprelay_udp.node', '../media/native/build/Release/rtprelay_udp.node']) {
+      try { addon = require(p) as Addon; break; } catch { /* next */ }
+    }
+    if (addon !== null) nativeIo = new NativeIo(addon);
+  } catch { nativeIo = null; }
+  return nativeIo;
+}
+
+/**
+ * The socket layer for this thread: `mode` 'auto' (native when built, else dgram), 'native'
+ * (fails when the addon is missing) or 'dgram'. RTPRELAY_SOCKET_IO overrides 'auto'.
+ */
+export function udpIo(mode: 'auto' | 'native' | 'dgram' = 'auto'): UdpIo {
+  const m = mode === 'auto' ? (process.env.RTPRELAY_SOCKET_IO as typeof mode | undefined) ?? 'auto' : mode;
+  if (m === 'dgram') return dgramIo;
+  const n = loadNative();
+  if (n !== null) return n;
+  if (m === 'native') throw new Error('native UDP I/O is not built (npm run build:native)');
+  return dgramIo;
+}
