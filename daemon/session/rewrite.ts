@@ -51,6 +51,8 @@ export interface RewritePlan {
   loopProtect: string | null;
   /** Write a=ice-lite at session level (ICE-lite forward towards the answerer, backward towards the offerer). */
   iceLite?: boolean;
+  /** a=group lines to write after t= (BUNDLE towards a bundling party; the input's are dropped). */
+  groups?: SdpLine[];
   /** o= version to write, when SDP-version/username/session-name replacement asks for it. */
   origin: { username: string | null; sessionName: string | null; version: string | null } | null;
 }
@@ -106,6 +108,9 @@ function rewriteSession(doc: SdpDoc, plan: RewritePlan): SdpLine[] {
         out.push({ type: 'c', value: rewriteConnection(l.value, addr.address, addr.family, keepZero) });
         continue;
       }
+    } else if (l.type === 't') {
+      out.push(l, ...(plan.groups ?? []));
+      continue;
     } else if (l.type === 'a') {
       const n = attrName(l);
       if (SESSION_DROPPED.has(n)) continue;
