@@ -31,7 +31,8 @@ function webrtcMedia(mi: MediaInfo): boolean {
 /**
  * The BUNDLE groups of an offer: media section index → the index of the section whose transport
  * it uses (both 0-based). That is the group's first mid (the offerer's BUNDLE-tag, RFC 8843 7.2.1)
- * still accepted; a section with port 0 is left out (rejected or bundle-only, which we do not do).
+ * with a port; a later section with port 0 joins only with a=bundle-only (RFC 8843 6: Firefox with
+ * max-bundle offers so), otherwise it is rejected and left out.
  */
 export function offeredBundle(doc: SdpDoc, info: readonly MediaInfo[]): Map<number, number> {
   const out = new Map<number, number>();
@@ -46,12 +47,28 @@ export function offeredBundle(doc: SdpDoc, info: readonly MediaInfo[]): Map<numb
       const i = byMid.get(mid);
       if (i === undefined || out.has(i)) continue;
       const mi = info[i]!;
-      if (mi.port === 0 || !webrtcMedia(mi)) continue;
+      if ((mi.port === 0 && !(owner >= 0 && isBundleOnly(doc, i))) || !webrtcMedia(mi)) continue;
       if (owner < 0) owner = i;
       out.set(i, owner);
     }
   }
   return out;
+}
+
+/** a=bundle-only (RFC 8843 6): port 0 in the offer means "only if bundled", not rejected. */
+export function isBundleOnly(doc: SdpDoc, index: number): boolean {
+  return doc.media[index]!.lines.some((l) => l.type === 'a' && l.value === 'bundle-only');
+}
+
+/**
+ * RFC 8843 7.5.2: an offerer may write the transport (ICE, DTLS) only in the BUNDLE-tag's
+ * section; every member's transport is the owner's.
+ */
+export function inheritTransport(m: MediaState, owner: MediaState): void {
+  if (m === owner) return;
+  m.remoteIce = owner.remoteIce ?? null;
+  m.remoteFingerprint = owner.remoteFingerprint ?? null;
+  m.remoteSetup = owner.remoteSetup ?? null;
 }
 
 /** `m` uses another media's sockets (its `local` is that media's): it owns none. */

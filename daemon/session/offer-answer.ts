@@ -9,7 +9,8 @@ import type { Call, LocalPair, MediaState, OfferAnswerOptions, Participant } fro
 import { attrName, attrValue, mediaInfo, parseSdp, serializeSdp, type Direction, type MediaInfo, type SdpDoc, type SdpLine } from './sdp.js';
 import { randomAlnum, rewriteSdp, type MediaTarget, type RewritePlan } from './rewrite.js';
 import {
-  bundleGroupLines, bundleMembers, bundleOwnerOf, clockRatesOf, isBundleMember, joinBundle, midOf, offeredBundle, shareTransport, ssrcsOf,
+  bundleGroupLines, bundleMembers, bundleOwnerOf, clockRatesOf, inheritTransport, isBundleMember, joinBundle, midOf, offeredBundle,
+  shareTransport, ssrcsOf,
 } from './bundle.js';
 import {
   answerCrypto, cryptoLines, DEFAULT_WEBRTC, isFeedbackProto, mediaSecurity, offerCrypto, socketCrypto, socketIce, takeSecurity,
@@ -81,13 +82,14 @@ function parse(sdp: string): { doc: SdpDoc; info: MediaInfo[] } {
 const ZERO = new Set(['0.0.0.0', '::']);
 
 /** Updates what a party's SDP says about where it receives. */
-function takeRemote(ctx: OfferAnswerContext, opts: OfferAnswerOptions, m: MediaState, info: MediaInfo): boolean {
+function takeRemote(ctx: OfferAnswerContext, opts: OfferAnswerOptions, m: MediaState, info: MediaInfo, bundleOnly = false): boolean {
   let address = info.connection?.address ?? null;
   const sipSource = opts.flags.has('SIP-source-address') || (ctx.sipSource && !opts.flags.has('trust-address'));
   if (sipSource && opts.receivedFrom && !info.hasIce) address = opts.receivedFrom.address;
   const before = JSON.stringify([m.remoteRtp, m.remoteRtcp]);
-  m.rejected = info.port === 0;
-  if (m.rejected || address === null || ZERO.has(address)) {
+  // A bundle-only section (port 0, RFC 8843 6) is not rejected; it receives on the bundle's transport.
+  m.rejected = info.port === 0 && !bundleOnly;
+  if (info.port === 0 || address === null || ZERO.has(address)) {
     m.remoteRtp = null; m.remoteRtcp = null;
   } else {
     m.remoteRtp = { address, port: info.port };
@@ -338,13 +340,13 @@ export async function applyOffer(ctx: OfferAnswerContext, call: Call, opts: Offe
   for (const mi of info) {
     const am = a.medias[mi.index] ??= emptyMedia(mi);
     const owner = bundle.get(mi.index);
-    if (mi.port !== 0) joinBundle(am, owner === undefined ? null : owner + 1, ctx.retired);
+    if (mi.port !== 0 || owner !== undefined) joinBundle(am, owner === undefined ? null : owner + 1, ctx.retired);
   }
   const targets: (MediaTarget | null)[] = [];
   for (const mi of info) {
     const am = a.medias[mi.index] ??= emptyMedia(mi);
     const bm = b.medias[mi.index] ??= emptyMedia(mi);
-    const moved = takeRemote(ctx, opts, am, mi);
+    const moved = takeRemote(ctx, opts, am, mi, mi.port === 0 && bundle.has(mi.index));
     takeSecurity(am, mediaSecurity(doc, mi.index), mi.proto);
     am.mid = midOf(doc, mi.index);
     am.ssrcs = ssrcsOf(doc, mi.index);
@@ -407,6 +409,7 @@ export async function applyOffer(ctx: OfferAnswerContext, call: Call, opts: Offe
       rtcpFeedback: !(isFeedbackProto(mi.proto) && !isFeedbackProto(proto)),
     });
   }
+  for (const am of a.medias) if (am && isBundleMember(am)) inheritTransport(am, bundleOwnerOf(a, am));
   const first = targets.find((t) => t !== null);
   const sessionAddr = first ? { address: first.address, family: first.family } : { address: pickAddress(bItf, null).advertised, family: pickAddress(bItf, null).family };
   const out = writeSdp(a, doc, targets, opts, sessionAddr, bundleGroupLines(b.medias, targets.map((t) => t !== null)));
@@ -452,7 +455,9 @@ export async function applyAnswer(ctx: OfferAnswerContext, call: Call, opts: Off
     const am = a.medias[mi.index];
     const bm = b.medias[mi.index];
     if (!am || !bm) throw new SessionError('BAD_DIALOGUE', 'answer has more media than the offer');
+    // A BUNDLE member's transport (ICE, trickle, mux) is what the offerer said for the owner (RFC 8843 7.5.2).
     const offered = offer.medias[mi.index];
+    const tOffered = isBundleMember(am) ? offer.medias[am.bundleOwner! - 1] ?? offered : offered;
     const moved = takeRemote(ctx, opts, bm, mi);
     takeSecurity(bm, mediaSecurity(doc, mi.index), mi.proto);
     bm.ssrcs = ssrcsOf(doc, mi.index);
@@ -461,7 +466,7 @@ export async function applyAnswer(ctx: OfferAnswerContext, call: Call, opts: Off
     if (isBundleMember(am)) {
       // The offerer's BUNDLE transport (bundle.ts): the owner's sockets on every address, its ICE.
       const o = bundleOwnerOf(a, am);
-      if (o.local && iceWanted(opts, offered?.in.hasIce ?? mi.hasIce)) {
+      if (o.local && iceWanted(opts, tOffered?.in.hasIce ?? mi.hasIce)) {
         const own = aItf.addresses.find((x) => x.address === o.local!.address);
         await openExtras(ctx, aItf, o, own && own.advertised !== o.local.advertised ? o.local.advertised : null, call.callId);
       }
@@ -484,8 +489,8 @@ export async function applyAnswer(ctx: OfferAnswerContext, call: Call, opts: Off
     }
     // The offerer gets mux back when it offered it and did not refuse it with `reject`, and
     // the answerer took it, or we took it off towards the answerer (`demux`).
-    const aMux = offered !== undefined && offered.in.rtcpMux && !opts.rtcpMux.has('reject') && am.rtcpMuxReject !== true
-      && (mi.rtcpMux || !offered.out.rtcpMux);
+    const aMux = tOffered !== undefined && tOffered.in.rtcpMux && !opts.rtcpMux.has('reject') && am.rtcpMuxReject !== true
+      && (mi.rtcpMux || !tOffered.out.rtcpMux);
     bm.rtcpMux = mi.rtcpMux;
     am.rtcpMux = aMux;
     const proto = a.medias[mi.index]!.protocol;
@@ -504,7 +509,7 @@ export async function applyAnswer(ctx: OfferAnswerContext, call: Call, opts: Off
       // The offerer hears back its own mid; an answerer's mid for an offerer without one goes (10.5).
       midFixed: true,
       // ICE towards the offerer follows what the offerer's SDP had.
-      ice: iceFor(am, am.local, offered?.in.hasIce ?? mi.hasIce, opts, offered?.trickle ?? false),
+      ice: iceFor(am, am.local, tOffered?.in.hasIce ?? mi.hasIce, opts, tOffered?.trickle ?? false),
       // The offerer hears its own packet time back (rtpengine 10.5), else the answerer's.
       ptime: offered?.in.ptime ?? mi.ptime,
       fmtpFallback: offered?.codecsChanged ? offered.fmtp : new Map(),

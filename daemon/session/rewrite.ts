@@ -62,6 +62,8 @@ const DIRECTIONS = new Set(['sendrecv', 'sendonly', 'recvonly', 'inactive']);
 const MANAGED = new Set([
   'rtpmap', 'fmtp', 'rtcp-fb', 'rtcp', 'rtcp-mux', 'mid', 'ptime', 'sendrecv', 'sendonly', 'recvonly', 'inactive',
   'crypto', 'setup', 'fingerprint',
+  // RFC 8843 6: only an offerer's, about its own transport; never passed on, never in an answer.
+  'bundle-only',
 ]);
 const ICE_ATTRS = new Set(['ice-ufrag', 'ice-pwd', 'ice-options', 'candidate', 'end-of-candidates', 'remote-candidates', 'ice-lite', 'ice-mismatch']);
 const SESSION_DROPPED = new Set(['group', 'sendrecv', 'sendonly', 'recvonly', 'inactive', 'setup', 'fingerprint']);

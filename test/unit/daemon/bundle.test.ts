@@ -139,6 +139,31 @@ test('Chrome audio only: the group with one mid comes back', async () => {
   assert.equal(rtpAt(f, mPorts(answer)[0]!).bundle!.length, 1);
 });
 
+test('Firefox-style max-bundle: a bundle-only video (port 0, no transport of its own) joins the bundle', async () => {
+  const f = fixture();
+  const sdp = chrome().replace('a=group:BUNDLE 0', 'a=group:BUNDLE 0 1') + lines(
+    'm=video 0 UDP/TLS/RTP/SAVPF 120', 'c=IN IP4 0.0.0.0', 'a=bundle-only', 'a=mid:1', 'a=sendrecv', 'a=rtcp-mux',
+    'a=rtpmap:120 VP8/90000', 'a=ssrc:222 cname:x').replace(/\r\n$/, '\r\n');
+  const offer = await applyOffer(f.ctx, f.call, opts('offer', sdp, TO_PLAIN));
+  const [pa, pv] = mPorts(offer);
+  assert.ok(pv! > 0 && pv !== pa, 'the plain side gets a real video port');
+  assert.doesNotMatch(offer, /bundle-only/);
+  const answer = await applyAnswer(f.ctx, f.call, opts('answer', phone({ video: true }).replace('RTP/AVP 96', 'RTP/AVP 120').replace('rtpmap:96', 'rtpmap:120')));
+  assert.match(answer, /^a=group:BUNDLE 0 1\r$/m);
+  assert.doesNotMatch(answer, /bundle-only/);
+  const [ba, bv] = mPorts(answer);
+  assert.equal(ba, bv, 'the video answers on the bundle port');
+  const [sa, sv] = sections(answer);
+  for (const n of ['ice-ufrag', 'candidate', 'fingerprint', 'setup', 'rtcp-mux']) {
+    assert.deepEqual(attrs(sv!, n), attrs(sa!, n), `same ${n} on both`);
+    assert.ok(attrs(sa!, n).length > 0, n);
+  }
+  const shared = rtpAt(f, ba!);
+  assert.deepEqual(shared.bundle!.map((r) => [r.payloadTypes, r.sink, r.forward]), [
+    [[111, 0, 126], rtpAt(f, pa!).id, true], [[120], rtpAt(f, pv!).id, true],
+  ]);
+});
+
 test('a plain RTP/AVP offer with a group line is not bundled (rtpengine 10.5 output)', async () => {
   const f = fixture();
   const sdp = lines('v=0', 'o=- 1 1 IN IP4 192.0.2.10', 's=-', 'c=IN IP4 192.0.2.10', 't=0 0', 'a=group:BUNDLE 0 1',
