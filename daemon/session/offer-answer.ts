@@ -335,7 +335,7 @@ export async function applyOffer(ctx: OfferAnswerContext, call: Call, opts: Offe
 
   const w = opts.webrtc ?? DEFAULT_WEBRTC;
   // BUNDLE from a WebRTC offerer (bundle.ts): its bundled media share the first mid's sockets.
-  // A rejected section keeps its state (its sockets may be shared); a rejected one never joins.
+  // A rejected section (port 0, not bundle-only) keeps what it had: it may name shared sockets.
   const bundle = offeredBundle(doc, info);
   for (const mi of info) {
     const am = a.medias[mi.index] ??= emptyMedia(mi);
@@ -407,6 +407,7 @@ export async function applyOffer(ctx: OfferAnswerContext, call: Call, opts: Offe
       security: cryptoLines(sec, fp),
       // Deliberately unlike 10.5: AVPF converted to AVP loses a=rtcp-fb (AVP has no feedback).
       rtcpFeedback: !(isFeedbackProto(mi.proto) && !isFeedbackProto(proto)),
+      bundleOnly: mi.port === 0,
     });
   }
   for (const am of a.medias) if (am && isBundleMember(am)) inheritTransport(am, bundleOwnerOf(a, am));

@@ -36,6 +36,8 @@ export interface MediaTarget {
   security?: SdpLine[];
   /** false: the receiver is plain AVP converted from AVPF: a=rtcp-fb lines are dropped. */
   rtcpFeedback?: boolean;
+  /** The input section was a=bundle-only: its zero c= address means no hold, so ours is written. */
+  bundleOnly?: boolean;
 }
 
 export interface RewritePlan {
@@ -160,7 +162,7 @@ function rewriteMedia(m: SdpMediaSection, t: MediaTarget | null, plan: RewritePl
   const other: SdpLine[] = [];
   for (const l of m.lines) {
     if (l.type !== 'a') {
-      pre.push(l.type === 'c' ? { type: 'c', value: rewriteConnection(l.value, t.address, t.family, keepZero) } : l);
+      pre.push(l.type === 'c' ? { type: 'c', value: rewriteConnection(l.value, t.address, t.family, keepZero && !t.bundleOnly) } : l);
       continue;
     }
     const n = attrName(l);

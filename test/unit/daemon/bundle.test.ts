@@ -148,6 +148,8 @@ test('Firefox-style max-bundle: a bundle-only video (port 0, no transport of its
   const [pa, pv] = mPorts(offer);
   assert.ok(pv! > 0 && pv !== pa, 'the plain side gets a real video port');
   assert.doesNotMatch(offer, /bundle-only/);
+  assert.match(sections(offer)[1]!, /^c=IN IP4 127\.0\.0\.1\r$/m, 'our address, not the bundle-only 0.0.0.0 (no hold)');
+  assert.match(sections(offer)[1]!, /^a=sendrecv\r$/m);
   const answer = await applyAnswer(f.ctx, f.call, opts('answer', phone({ video: true }).replace('RTP/AVP 96', 'RTP/AVP 120').replace('rtpmap:96', 'rtpmap:120')));
   assert.match(answer, /^a=group:BUNDLE 0 1\r$/m);
   assert.doesNotMatch(answer, /bundle-only/);
