@@ -44,6 +44,30 @@ export interface SocketPlan {
   rtcpFeedback?: boolean;
   /** Send RTCP SR/RR to this party from our own statistics when its peer sends none (generate-RTCP). */
   generateRtcp?: boolean;
+  /**
+   * RTP clock rate (Hz) per payload type this party sends (Opus 48000, video 90000): jitter and the
+   * RTP timestamps of generated sender reports follow it. A payload type not listed counts as 8000.
+   */
+  clockRates?: Record<number, number> | null;
+  /**
+   * BUNDLE (RFC 8843): this socket carries several media of the party, each with its own sink.
+   * What arrives goes to the route whose payload types the RTP packet carries (payload types are
+   * unique within a bundle); RTCP goes by SSRC (the routes' `ssrcs`, and those seen in RTP either
+   * way), else to the first route. The plan's own `sink`, `rtcpSink` and `forward` are the first
+   * route's. Absent, null or empty: one medium, as before.
+   */
+  bundle?: BundleRoute[] | null;
+}
+
+/** One medium of a BUNDLE socket (see SocketPlan.bundle). */
+export interface BundleRoute {
+  payloadTypes: number[];
+  /** SSRCs the party announced for this medium (a=ssrc). */
+  ssrcs: number[];
+  /** As SocketPlan's `sink` / `rtcpSink` / `forward`, for this medium. */
+  sink: SocketId | null;
+  rtcpSink: SocketId | null;
+  forward: boolean;
 }
 
 /** Master key and salt, base64 (RFC 4568 inline key material, split). */

@@ -12,8 +12,13 @@ import { estimateMos, oneWayDelayMs, parseRtcp, RtpStats, RttTracker } from './s
  * or muxed): both sockets of a pair share one object. `slot` is the RTP socket's counter view,
  * where the figures are published for `stats()` (shared memory in a media worker).
  */
+/** The RTP clock assumed for a payload type the SDP gave no rate for (G.711's). */
+export const DEFAULT_CLOCK_RATE = 8000;
+
 export class PairQuality {
-  readonly rtp = new RtpStats(8000);
+  readonly rtp = new RtpStats(DEFAULT_CLOCK_RATE);
+  /** RTP clock rate per payload type, from the plan (0: not given, DEFAULT_CLOCK_RATE). */
+  private readonly clockRates = new Uint32Array(128);
   /** Sender reports this party sent, as they passed us (for the peer's receiver reports). */
   readonly rtt = new RttTracker();
   // For RTCP generation (rtcp-gen.ts): the party's last RTCP and SR (monotonic ms, NTP middle 32
@@ -27,9 +32,22 @@ export class PairQuality {
 
   constructor(private readonly slot: Float64Array) {}
 
+  /** Payload type → Hz of the party's codecs (SocketPlan.clockRates). */
+  setClockRates(rates: Readonly<Record<number, number>> | null): void {
+    this.clockRates.fill(0);
+    if (rates === null) return;
+    for (const [pt, hz] of Object.entries(rates)) {
+      const n = Number(pt);
+      if (n >= 0 && n < 128 && hz > 0) this.clockRates[n] = hz;
+    }
+  }
+
   /** Once per RTP packet (already decrypted): allocation-free. `nowMs` is on a monotonic clock. */
   rtpPacket(buf: Uint8Array, nowMs: number): void {
     const r = this.rtp;
+    // The packet's codec decides the timestamp clock (Opus 48 kHz, telephone-event 8 kHz, video 90 kHz).
+    const hz = this.clockRates[buf[1]! & 0x7f]! || DEFAULT_CLOCK_RATE;
+    if (hz !== r.clockRate) r.setClockRate(hz);
     r.update(buf, nowMs);
     if (buf.length >= 12) {
       this.lastTs = ((buf[4]! << 24) | (buf[5]! << 16) | (buf[6]! << 8) | buf[7]!) >>> 0;

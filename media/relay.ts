@@ -22,6 +22,15 @@ import { PEER_RTCP_RECENT_MS, RTCP_TICK_MS, RtcpGenerator } from './rtcp-gen.js'
 
 /** Valid packets from one new source (same SSRC) before it may become a stream's destination. */
 export const LEARN_PACKETS = 3;
+/** SSRCs a BUNDLE socket remembers for routing RTCP (announced, and seen in RTP either way). */
+export const MAX_BUNDLE_SSRCS = 64;
+
+/** Where one medium of a BUNDLE socket forwards (the same three fields as a socket's own). */
+interface RelayRoute {
+  sink: RelaySocket | null;
+  rtcpSink: RelaySocket | null;
+  forward: boolean;
+}
 
 export interface Clock { nowMs: number }
 
@@ -65,6 +74,12 @@ interface RelaySocket {
   sec: SocketSecurity | null;
   /** The RTCP socket of this RTP socket's pair (null on an RTCP socket). */
   partner: RelaySocket | null;
+  /** BUNDLE (RFC 8843): one route per medium carried here; null: one medium (sink, rtcpSink, forward). */
+  routes: RelayRoute[] | null;
+  /** Payload type → index in `routes`, -1: none. */
+  routeByPt: Int8Array;
+  /** SSRC → index in `routes` (announced in the SDP, or seen in RTP in or out); null without BUNDLE. */
+  routeBySsrc: Map<number, number> | null;
   /** RTCP generation towards this socket's party (generate-RTCP); null: off. */
   gen: RtcpGenerator | null;
 }
@@ -80,6 +95,7 @@ export interface LocalPlaneOptions {
 }
 
 const ANY_PT = new Uint8Array(128).fill(1);
+const NO_ROUTES = new Int8Array(128).fill(-1);
 
 export class LocalMediaPlane implements MediaPlane {
   private readonly pools = new Map<string, PortPool>();
@@ -157,7 +173,7 @@ export class LocalMediaPlane implements MediaPlane {
       mediaHandover: false, payloadTypes: ANY_PT, rtcpMux: false, sdpAddr: null, sdpPort: 0, closed: false,
       confirmed: false, candAddr: null, candPort: 0, candSsrc: 0, candCount: 0, hasSsrc: false,
       slot, c: slot.view, q: new PairQuality(slot.view), rec: null, sec: null,
-      partner: null, gen: null,
+      partner: null, gen: null, routes: null, routeByPt: NO_ROUTES, routeBySsrc: null,
     };
     try {
       // Send errors (unreachable peer, full buffer, …) are counted, never thrown.
@@ -203,12 +219,15 @@ export class LocalMediaPlane implements MediaPlane {
     const b1 = buf[1]!;
     const isRtcp = b1 >= 192 && b1 <= 223; // RFC 5761 4: RTCP packet types share RTP's PT space
     if (!s.hasSsrc && !isRtcp && buf.length >= 12) { c[C_SSRC] = buf.readUInt32BE(8); s.hasSsrc = true; }
+    // BUNDLE: the packet's medium has its own sink; otherwise the socket's own fields are the route.
+    const via: RelayRoute = s.routes === null ? s : this.routeOf(s, buf, isRtcp);
     // Statistics and recording see the packet as the party sent it, decrypted: SRTP unprotect goes
     // above this line, feedback filtering and SRTP protect below it.
-    this.observe(s, buf, isRtcp);
+    this.observe(s, buf, isRtcp, via);
     // On a muxed RTP socket, RTCP goes to the peer's RTCP destination.
-    const sink = isRtcp && s.rtcpMux && s.rtcpSink !== null ? s.rtcpSink : s.sink;
-    if (sink === null || !s.forward || sink.remoteAddr === null || sink.closed) { c[C_DROPPED]++; return; }
+    const sink = isRtcp && s.rtcpMux && via.rtcpSink !== null ? via.rtcpSink : via.sink;
+    if (sink === null || !via.forward || sink.remoteAddr === null || sink.closed) { c[C_DROPPED]++; return; }
+    if (sink.routeBySsrc !== null && !isRtcp) this.noteOutbound(sink, s, buf);
     // Towards the sink's party: feedback removed if it takes none, SRTP if it speaks it.
     const ss = sink.sec;
     if (ss !== null) {
@@ -221,16 +240,56 @@ export class LocalMediaPlane implements MediaPlane {
     sink.sock.send(buf, sink.remotePort, sink.remoteAddr);
   }
 
-  /** Per-packet quality figures and the recorder feed: synchronous, no allocation for RTP. */
-  private observe(s: RelaySocket, buf: Buffer, isRtcp: boolean): void {
+  /**
+   * Per-packet quality figures and the recorder feed: synchronous, no allocation for RTP. A BUNDLE
+   * socket's figures are those of its first medium (one RTP stream per PairQuality).
+   */
+  private observe(s: RelaySocket, buf: Buffer, isRtcp: boolean, via: RelayRoute): void {
     const nowMs = recordingNow();
-    if (!isRtcp) { if (s.kind === 'rtp') s.q.rtpPacket(buf, nowMs); }
+    if (!isRtcp) { if (s.kind === 'rtp' && (via === s || via === s.routes![0])) s.q.rtpPacket(buf, nowMs); }
     else {
-      const peer = s.rtcpMux && s.rtcpSink !== null ? s.rtcpSink : s.sink;
+      const peer = s.rtcpMux && via.rtcpSink !== null ? via.rtcpSink : via.sink;
       s.q.rtcpPacket(buf, nowMs, peer === null ? null : peer.q);
     }
     const rec = s.rec;
     if (rec !== null) { if (isRtcp) rec.rtcp(s.id, buf, nowMs); else rec.rtp(s.id, buf, nowMs); }
+  }
+
+  /**
+   * The medium of a packet on a BUNDLE socket (RFC 8843 9.2): RTP by payload type (unique within a
+   * bundle; its SSRC is noted for RTCP), else by a known SSRC; RTCP by the sender's SSRC, else by
+   * the SSRC it reports on (feedback's media source, the first report block). Unknown: the first.
+   */
+  private routeOf(s: RelaySocket, buf: Buffer, isRtcp: boolean): RelayRoute {
+    const routes = s.routes!, bySsrc = s.routeBySsrc!;
+    if (!isRtcp) {
+      if (buf.length < 12) return routes[0]!;
+      const ssrc = buf.readUInt32BE(8);
+      const i = s.routeByPt[buf[1]! & 0x7f]!;
+      if (i < 0) return routes[bySsrc.get(ssrc) ?? 0]!;
+      if (bySsrc.get(ssrc) !== i && (bySsrc.size < MAX_BUNDLE_SSRCS || bySsrc.has(ssrc))) bySsrc.set(ssrc, i);
+      return routes[i]!;
+    }
+    let i = bySsrc.get(buf.readUInt32BE(4));
+    if (i === undefined) {
+      // RFC 3550 6.4: SR has 20 bytes of sender info before its blocks; RR, RTPFB and PSFB (RFC
+      // 4585 6.1) have the reported or media source SSRC right after the sender's.
+      const pt = buf[1]!;
+      const about = pt === 205 || pt === 206 || (pt === 201 && (buf[0]! & 0x1f) > 0) ? 8
+        : pt === 200 && (buf[0]! & 0x1f) > 0 ? 28 : -1;
+      if (about > 0 && buf.length >= about + 4) i = bySsrc.get(buf.readUInt32BE(about));
+    }
+    return routes[i ?? 0]!;
+  }
+
+  /** RTP leaving a BUNDLE socket `b`: its SSRC belongs to the medium that `from` feeds (for RTCP about it). */
+  private noteOutbound(b: RelaySocket, from: RelaySocket, buf: Buffer): void {
+    if (buf.length < 12) return;
+    const bySsrc = b.routeBySsrc!;
+    const ssrc = buf.readUInt32BE(8);
+    if (bySsrc.has(ssrc) || bySsrc.size >= MAX_BUNDLE_SSRCS) return;
+    const routes = b.routes!;
+    for (let i = 0; i < routes.length; i++) if (routes[i]!.sink === from) { bySsrc.set(ssrc, i); return; }
   }
 
   /**
@@ -304,9 +363,26 @@ export class LocalMediaPlane implements MediaPlane {
         for (const pt of p.payloadTypes) if (pt >= 0 && pt < 128) pts[pt] = 1;
         s.payloadTypes = pts;
       }
+      this.installBundle(s, p);
+      if (s.kind === 'rtp') s.q.setClockRates(p.clockRates ?? null);
       this.installSecurity(s, p);
       this.installRtcpGen(s, p);
     }
+  }
+
+  private installBundle(s: RelaySocket, p: SocketPlan): void {
+    const bundle = p.bundle;
+    if (!bundle || bundle.length === 0) { s.routes = null; s.routeByPt = NO_ROUTES; s.routeBySsrc = null; return; }
+    const sock = (id: SocketId | null): RelaySocket | null => (id === null ? null : this.sockets.get(id) ?? null);
+    s.routes = bundle.map((r) => ({ sink: sock(r.sink), rtcpSink: sock(r.rtcpSink), forward: r.forward }));
+    const byPt = new Int8Array(128).fill(-1);
+    const bySsrc = new Map<number, number>();
+    bundle.forEach((r, i) => {
+      for (const pt of r.payloadTypes) if (pt >= 0 && pt < 128 && byPt[pt] === -1) byPt[pt] = i;
+      for (const x of r.ssrcs) if (!bySsrc.has(x >>> 0) && bySsrc.size < MAX_BUNDLE_SSRCS) bySsrc.set(x >>> 0, i);
+    });
+    s.routeByPt = byPt;
+    s.routeBySsrc = bySsrc;
   }
 
   close(ids: readonly SocketId[]): void {

@@ -120,7 +120,7 @@ export class RtcpGenerator {
     if (f !== null) {
       ssrc = f.rtp.ssrc;
       // The RTP timestamp of "now" on the sender's clock: the last one we forwarded, moved on by
-      // the time since (the stream's RTP clock; PairQuality assumes 8 kHz, as its jitter does).
+      // the time since, on the RTP clock of its codec (SocketPlan.clockRates; 8 kHz when not given).
       const ts = f.lastTs + Math.round(((nowMs - f.lastTsAtMs) * f.rtp.clockRate) / 1000);
       sender = { wallMs, rtpTimestamp: ts >>> 0, packets: f.rtp.packets, octets: f.payloadOctets };
     }

@@ -58,6 +58,17 @@ export class RtpStats {
   /** @param clockRate RTP clock of the stream's codec (8000 for G.711), for jitter in ms. */
   constructor(public clockRate = 8000) {}
 
+  /**
+   * The stream went on with a codec of another RTP clock: the jitter keeps its value in time, and
+   * the next packet starts a new A.8 difference (timestamps of two clocks do not compare).
+   */
+  setClockRate(hz: number): void {
+    if (hz <= 0 || hz === this.clockRate) return;
+    this.jitter = (this.jitter * hz) / this.clockRate;
+    this.clockRate = hz;
+    this.hasPrev = false;
+  }
+
   /** Accounts one packet; `arrivalMs` is the receive time on any monotonic millisecond clock. */
   update(buf: Uint8Array, arrivalMs: number): void {
     this.packets++;

@@ -13,6 +13,7 @@ import type {
 import { applyAnswer, applyOffer, LOOP_PROTECT_ID, type OfferAnswerContext } from './offer-answer.js';
 import { allSockets, callPlans, cloneState, legOf, oldLegs, opensTransaction, pairsOf, socketIds, type Leg } from './dialogue.js';
 import { mediaInfo, parseSdp, STATIC_PAYLOAD_TYPES } from './sdp.js';
+import { isBundleMember } from './bundle.js';
 
 export interface SessionConfig {
   interfaces: readonly LogicalInterface[];
@@ -424,7 +425,7 @@ export class CallTable {
     const ids: number[] = [];
     for (const call of this.calls.values()) {
       for (const p of call.participants) for (const m of p.medias) {
-        if (!m?.local) continue;
+        if (!m?.local || isBundleMember(m)) continue;
         for (const l of [m.local, ...(m.localExtra ?? [])]) { ids.push(l.rtp, l.rtcp); rtcpIds.add(l.rtcp); }
       }
     }
@@ -448,7 +449,10 @@ export class CallTable {
     const stream = (m: MediaState, kind: 'rtp' | 'rtcp'): StreamSnapshot => {
       const id = m.local ? (kind === 'rtp' ? m.local.rtp : m.local.rtcp) : null;
       const st = id === null ? undefined : stats.get(id);
-      const counters = { packets: st?.packets ?? 0, bytes: st?.bytes ?? 0, errors: st?.errors ?? 0 };
+      // A BUNDLE member shares its owner's socket: the socket's counters and quality are shown
+      // (and totalled) once, on the owner; the member shows its port, endpoint and state.
+      const shared = isBundleMember(m);
+      const counters = shared ? { packets: 0, bytes: 0, errors: 0 } : { packets: st?.packets ?? 0, bytes: st?.bytes ?? 0, errors: st?.errors ?? 0 };
       const t = kind === 'rtp' ? totals.rtp : totals.rtcp;
       t.packets += counters.packets; t.bytes += counters.bytes; t.errors += counters.errors;
       const muxed = kind === 'rtcp' && m.rtcpMux;
@@ -458,9 +462,9 @@ export class CallTable {
         endpoint: st?.remote ?? (kind === 'rtp' ? m.remoteRtp : m.remoteRtcp),
         advertised: kind === 'rtp' ? m.remoteRtp : m.remoteRtcp,
         confirmed: st?.confirmed ?? false,
-        stats: { ...counters, dropped: st?.dropped ?? 0, lastPacketMs: st?.lastPacketMs ?? 0 },
-        ssrc: st?.ssrc ?? null,
-        quality: kind === 'rtp' ? st?.quality ?? null : null,
+        stats: { ...counters, dropped: shared ? 0 : st?.dropped ?? 0, lastPacketMs: st?.lastPacketMs ?? 0 },
+        ssrc: shared ? null : st?.ssrc ?? null,
+        quality: kind === 'rtp' && !shared ? st?.quality ?? null : null,
         rtcpMuxed: muxed,
         leg: id === null ? 'committed' : leg(id),
       };
@@ -569,10 +573,13 @@ export class CallTable {
         return map;
       };
       for (const m of p.medias) {
-        if (!m?.local || m.rejected || m.type !== 'audio' && m.type !== 'video') continue;
-        // The party sends with the payload types of either SDP; its own rtpmap wins.
-        const codecs: Record<number, string> = { ...codecsOf(peer?.sdpIn ?? null, m.index), ...codecsOf(p.sdpIn, m.index) };
-        for (const pt of m.payloadTypes) if (codecs[pt] === undefined && STATIC_PAYLOAD_TYPES[pt]) codecs[pt] = STATIC_PAYLOAD_TYPES[pt]!;
+        if (!m?.local || m.rejected || m.type !== 'audio' && m.type !== 'video' || isBundleMember(m)) continue;
+        // The party sends with the payload types of either SDP; its own rtpmap wins. A BUNDLE
+        // socket is recorded once, with the codecs of every media it carries (unique payload types).
+        const carried = m.bundleOwner === m.index ? p.medias.filter((x) => x?.bundleOwner === m.index && !x.rejected) : [m];
+        const codecs: Record<number, string> = {};
+        for (const x of carried) Object.assign(codecs, codecsOf(peer?.sdpIn ?? null, x.index), codecsOf(p.sdpIn, x.index));
+        for (const x of carried) for (const pt of x.payloadTypes) if (codecs[pt] === undefined && STATIC_PAYLOAD_TYPES[pt]) codecs[pt] = STATIC_PAYLOAD_TYPES[pt]!;
         const tag = p.tag;
         out.push({ id: m.local.rtp, tag, kind: 'rtp', src: m.remoteRtp, dst: { address: m.local.address, port: m.local.port }, codecs });
         if (!m.rtcpMux) out.push({ id: m.local.rtcp, tag, kind: 'rtcp', src: m.remoteRtcp, dst: { address: m.local.address, port: m.local.port + 1 }, codecs: {} });

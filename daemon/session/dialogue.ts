@@ -5,6 +5,7 @@
 import type { SocketPlan } from '../../media/plane.js';
 import type { Call, LocalPair, OfferAnswerOptions, Participant } from './model.js';
 import { forwardPlans } from './offer-answer.js';
+import { isBundleMember } from './bundle.js';
 
 export type Leg = 'committed' | 'pending';
 
@@ -16,10 +17,11 @@ function peerOf(ps: readonly Participant[], p: Participant): Participant | null 
 // daemon's CPU under ngload, and a once-a-second sweep over 900 calls 6 ms.
 export function pairsOf(ps: readonly Participant[]): LocalPair[] {
   // The extra pairs are the other addresses of the interface (ICE candidates): the call owns them too.
+  // A BUNDLE member's pairs are its owner's: listed once, so closed and released once.
   const out: LocalPair[] = [];
   for (const p of ps) {
     for (const m of p.medias) {
-      if (!m?.local) continue;
+      if (!m?.local || isBundleMember(m)) continue;
       out.push(m.local);
       if (m.localExtra) for (const l of m.localExtra) out.push(l);
     }
@@ -67,7 +69,7 @@ export function legOf(call: Call): (id: number) => Leg {
 export function oldLegs(call: Call): { participantTag: string; mediaIndex: number; local: LocalPair }[] {
   if (!call.pending) return [];
   const live = new Set(socketIds(call.participants));
-  return call.pending.committed.flatMap((p) => p.medias.flatMap((m) => (m?.local && !live.has(m.local.rtp)
+  return call.pending.committed.flatMap((p) => p.medias.flatMap((m) => (m?.local && !isBundleMember(m) && !live.has(m.local.rtp)
     ? [{ participantTag: p.tag, mediaIndex: m.index, local: m.local }] : [])));
 }
 

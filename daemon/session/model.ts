@@ -69,6 +69,16 @@ export interface MediaState {
   rtcpFeedback?: boolean;
   /** generate-RTCP asked for this media. */
   generateRtcp?: boolean;
+  /**
+   * BUNDLE (bundle.ts): the 1-based index of the media whose sockets carry this one towards the
+   * party (its own index on the owner). A member's `local`, `localExtra` and `ice` are the owner's:
+   * it owns no sockets. Absent/null: not bundled.
+   */
+  bundleOwner?: number | null;
+  /** SSRCs this party announced (a=ssrc), for routing RTCP on a BUNDLE socket. */
+  ssrcs?: number[];
+  /** Payload type → RTP clock rate (Hz) of the codecs this party's SDP names. */
+  clockRates?: Record<number, number>;
 }
 
 export interface RemoteIce {

@@ -2,12 +2,16 @@
 // forwarding plan. Works on the plain call state; the media plane is reached only through the
 // plan it is handed.
 import type { LogicalInterface, InterfaceAddress } from '../config/load.js';
-import type { MediaPlane, SocketPlan } from '../../media/plane.js';
+import type { BundleRoute, MediaPlane, SocketIce, SocketPlan } from '../../media/plane.js';
 import { NoPortsError } from '../../media/plane.js';
 import { SessionError } from './errors.js';
 import type { Call, LocalPair, MediaState, OfferAnswerOptions, Participant } from './model.js';
 import { attrName, attrValue, mediaInfo, parseSdp, serializeSdp, type Direction, type MediaInfo, type SdpDoc, type SdpLine } from './sdp.js';
 import { randomAlnum, rewriteSdp, type MediaTarget, type RewritePlan } from './rewrite.js';
+import {
+  bundleGroupLines, bundleMembers, bundleOwnerOf, clockRatesOf, inheritTransport, isBundleMember, joinBundle, midOf, offeredBundle,
+  shareTransport, ssrcsOf,
+} from './bundle.js';
 import {
   answerCrypto, cryptoLines, DEFAULT_WEBRTC, isFeedbackProto, mediaSecurity, offerCrypto, socketCrypto, socketIce, takeSecurity,
 } from './webrtc.js';
@@ -78,13 +82,14 @@ function parse(sdp: string): { doc: SdpDoc; info: MediaInfo[] } {
 const ZERO = new Set(['0.0.0.0', '::']);
 
 /** Updates what a party's SDP says about where it receives. */
-function takeRemote(ctx: OfferAnswerContext, opts: OfferAnswerOptions, m: MediaState, info: MediaInfo): boolean {
+function takeRemote(ctx: OfferAnswerContext, opts: OfferAnswerOptions, m: MediaState, info: MediaInfo, bundleOnly = false): boolean {
   let address = info.connection?.address ?? null;
   const sipSource = opts.flags.has('SIP-source-address') || (ctx.sipSource && !opts.flags.has('trust-address'));
   if (sipSource && opts.receivedFrom && !info.hasIce) address = opts.receivedFrom.address;
   const before = JSON.stringify([m.remoteRtp, m.remoteRtcp]);
-  m.rejected = info.port === 0;
-  if (m.rejected || address === null || ZERO.has(address)) {
+  // A bundle-only section (port 0, RFC 8843 6) is not rejected; it receives on the bundle's transport.
+  m.rejected = info.port === 0 && !bundleOnly;
+  if (info.port === 0 || address === null || ZERO.has(address)) {
     m.remoteRtp = null; m.remoteRtcp = null;
   } else {
     m.remoteRtp = { address, port: info.port };
@@ -95,6 +100,7 @@ function takeRemote(ctx: OfferAnswerContext, opts: OfferAnswerOptions, m: MediaS
   const zero = info.connection !== null && ZERO.has(info.connection.address);
   m.direction = info.direction ?? (zero ? 'sendonly' : 'sendrecv');
   m.payloadTypes = info.codecs.map((c) => c.pt);
+  m.clockRates = clockRatesOf(info.codecs);
   m.protocol = info.proto;
   // Going on hold (no address) or coming back from it is no move: rtpengine keeps its ports.
   return m.remoteRtp !== null && before !== JSON.stringify([null, null]) && before !== JSON.stringify([m.remoteRtp, m.remoteRtcp]);
@@ -131,19 +137,55 @@ function offeredPayloadTypes(info: MediaInfo, codec: OfferAnswerOptions['codec']
 function canSend(d: Direction): boolean { return d === 'sendrecv' || d === 'sendonly'; }
 function canReceive(d: Direction): boolean { return d === 'sendrecv' || d === 'recvonly'; }
 
+/** Where what a party sends on media `m` goes: the peer's media of the same index, if it takes it. */
+function routeOf(m: MediaState, peer: MediaState | undefined): { sink: number | null; rtcpSink: number | null; forward: boolean } {
+  const sinkLocal = peer?.local ?? null;
+  const forward = peer !== undefined && sinkLocal !== null && !m.rejected && !peer.rejected
+    && canSend(m.direction) && canReceive(peer.direction);
+  const rtcpSink = sinkLocal === null ? null : peer!.rtcpMux ? sinkLocal.rtp : sinkLocal.rtcp;
+  return { sink: sinkLocal?.rtp ?? null, rtcpSink, forward };
+}
+
+/** ICE of a BUNDLE socket: the transport media's, with the candidates any bundled section gave. */
+function bundleIce(members: readonly MediaState[], t: MediaState, component: 1 | 2): SocketIce | null {
+  const ice = socketIce(t, component);
+  if (ice === null) return null;
+  const seen = new Set(ice.candidates.map((c) => `${c.address} ${c.port}`));
+  for (const x of members) {
+    for (const c of x.remoteIce?.candidates ?? []) {
+      if (c.component !== component || seen.has(`${c.address} ${c.port}`)) continue;
+      seen.add(`${c.address} ${c.port}`);
+      ice.candidates.push(c);
+    }
+  }
+  return ice;
+}
+
 /** Socket plans for media that `from` sends and `to` receives (from's sockets, sinking into to's). */
 export function forwardPlans(from: Participant, to: Participant | null): SocketPlan[] {
   const plans: SocketPlan[] = [];
   for (const m of from.medias) {
-    if (!m.local) continue;
-    const peer = to?.medias[m.index - 1];
-    const sinkLocal = peer?.local ?? null;
-    const forward = peer !== undefined && sinkLocal !== null && !m.rejected && !peer.rejected
-      && canSend(m.direction) && canReceive(peer.direction);
-    const rtcpSink = sinkLocal === null ? null : peer!.rtcpMux ? sinkLocal.rtp : sinkLocal.rtcp;
+    // A BUNDLE member's sockets are its owner's: the owner's plan routes its packets.
+    if (!m.local || isBundleMember(m)) continue;
+    const { sink, rtcpSink, forward } = routeOf(m, to?.medias[m.index - 1]);
+    let t = m, payloadTypes = m.payloadTypes, clockRates = m.clockRates ?? null;
+    let bundle: BundleRoute[] | null = null, rtcpBundle: BundleRoute[] | null = null, members: MediaState[] | null = null;
+    if (m.bundleOwner === m.index) {
+      // One socket for several media (RFC 8843): the plane routes by payload type and SSRC.
+      members = bundleMembers(from, m);
+      bundle = members.map((x) => ({ payloadTypes: x.payloadTypes, ssrcs: x.ssrcs ?? [], ...routeOf(x, to?.medias[x.index - 1]) }));
+      rtcpBundle = bundle.map((r) => ({ ...r, sink: r.rtcpSink, rtcpSink: null }));
+      payloadTypes = members.flatMap((x) => x.payloadTypes);
+      clockRates = Object.assign({}, ...members.map((x) => x.clockRates ?? {})) as Record<number, number>;
+      // The transport (DTLS, SDES, ICE) was negotiated on every accepted member alike; the owner
+      // itself may have been rejected by the answer, and then its own state is the offer's.
+      t = members.find((x) => !x.rejected && to?.medias[x.index - 1]?.rejected === false) ?? m;
+    }
     const { asymmetric, strictSource, mediaHandover } = from.flags;
     // WebRTC (webrtc.ts): SRTP and ICE with this party, RTCP feedback it takes, RTCP we generate.
-    const crypto = socketCrypto(m), rtcpFeedback = m.rtcpFeedback ?? true, generateRtcp = m.generateRtcp ?? false;
+    const crypto = socketCrypto(t), rtcpFeedback = t.rtcpFeedback ?? true, generateRtcp = t.generateRtcp ?? false;
+    const ice1 = members === null ? socketIce(m, 1) : bundleIce(members, t, 1);
+    const ice2 = m.rtcpMux ? null : members === null ? socketIce(m, 2) : bundleIce(members, t, 2);
     // Every local address of the interface has its own pair when ICE is used (one host
     // candidate each); they all feed the same sink. Media towards the party leaves the primary.
     // Plain literals of one shape, no `...base` spread: the spread made this function 7.5 % of
@@ -151,14 +193,14 @@ export function forwardPlans(from: Participant, to: Participant | null): SocketP
     const locals = m.localExtra?.length ? [m.local, ...m.localExtra] : [m.local];
     for (const local of locals) {
       plans.push({
-        forward, asymmetric, strictSource, mediaHandover, crypto, rtcpFeedback, generateRtcp,
-        id: local.rtp, kind: 'rtp', remote: m.remoteRtp, sink: sinkLocal?.rtp ?? null,
-        payloadTypes: m.payloadTypes, rtcpMux: m.rtcpMux, rtcpSink, ice: socketIce(m, 1),
+        forward, asymmetric, strictSource, mediaHandover, crypto, rtcpFeedback, generateRtcp, clockRates,
+        id: local.rtp, kind: 'rtp', remote: m.remoteRtp, sink,
+        payloadTypes, rtcpMux: m.rtcpMux, rtcpSink, ice: ice1, bundle,
       });
       plans.push({
-        forward, asymmetric, strictSource, mediaHandover, crypto, rtcpFeedback, generateRtcp,
+        forward, asymmetric, strictSource, mediaHandover, crypto, rtcpFeedback, generateRtcp, clockRates: null,
         id: local.rtcp, kind: 'rtcp', remote: m.rtcpMux ? null : m.remoteRtcp, sink: rtcpSink,
-        payloadTypes: [], rtcpMux: false, rtcpSink: null, ice: m.rtcpMux ? null : socketIce(m, 2),
+        payloadTypes: [], rtcpMux: false, rtcpSink: null, ice: ice2, bundle: rtcpBundle,
       });
     }
   }
@@ -178,7 +220,7 @@ function originOf(doc: SdpDoc): { username: string; version: string } | null {
  */
 function writeSdp(
   from: Participant, doc: SdpDoc, targets: (MediaTarget | null)[], opts: OfferAnswerOptions,
-  sessionAddr: { address: string; family: 4 | 6 },
+  sessionAddr: { address: string; family: 4 | 6 }, groups: SdpLine[],
 ): string {
   const origin = originOf(doc);
   if (opts.replace.has('username') && from.originUsername === null && origin) from.originUsername = origin.username;
@@ -195,6 +237,7 @@ function writeSdp(
     stripExtmap: opts.flags.has('strip-extmap'),
     loopProtect: opts.flags.has('loop-protect') ? LOOP_PROTECT_ID : null,
     iceLite: targets.some((t) => t?.ice && t.ice.lite),
+    groups,
     origin: {
       username: opts.replace.has('username') ? from.originUsername : null,
       sessionName: opts.replace.has('session-name') ? from.sessionName : null,
@@ -233,12 +276,16 @@ function iceWanted(opts: OfferAnswerOptions, hasIce: boolean): boolean {
 function iceFor(m: MediaState, local: LocalPair, hasIce: boolean, opts: OfferAnswerOptions, trickle: boolean): MediaTarget['ice'] {
   m.iceUsed = iceWanted(opts, hasIce);
   if (!m.iceUsed) return null;
-  m.ice ??= { ufrag: randomAlnum(8), pwd: randomAlnum(26) };
+  m.ice ??= newIceCredentials();
   // The primary address first, then the interface's others in their order (rtpengine 10.5).
   const candidates = [local, ...(m.localExtra ?? [])].map((l) => ({
     foundation: foundationOf(l.address), address: l.advertised, family: l.family, port: l.port, rtcpPort: l.port + 1,
   }));
   return { creds: m.ice, candidates, trickle, lite: m.iceLite === true };
+}
+
+function newIceCredentials(): { ufrag: string; pwd: string } {
+  return { ufrag: randomAlnum(8), pwd: randomAlnum(26) };
 }
 
 /** For ICE media: a socket pair on every other local address of the interface (each a host candidate). */
@@ -287,25 +334,46 @@ export async function applyOffer(ctx: OfferAnswerContext, call: Call, opts: Offe
   b.peerId ??= a.id;
 
   const w = opts.webrtc ?? DEFAULT_WEBRTC;
+  // BUNDLE from a WebRTC offerer (bundle.ts): its bundled media share the first mid's sockets.
+  // A rejected section (port 0, not bundle-only) keeps what it had: it may name shared sockets.
+  const bundle = offeredBundle(doc, info);
+  for (const mi of info) {
+    const am = a.medias[mi.index] ??= emptyMedia(mi);
+    const owner = bundle.get(mi.index);
+    if (mi.port !== 0 || owner !== undefined) joinBundle(am, owner === undefined ? null : owner + 1, ctx.retired);
+  }
   const targets: (MediaTarget | null)[] = [];
   for (const mi of info) {
     const am = a.medias[mi.index] ??= emptyMedia(mi);
     const bm = b.medias[mi.index] ??= emptyMedia(mi);
-    const moved = takeRemote(ctx, opts, am, mi);
+    const moved = takeRemote(ctx, opts, am, mi, mi.port === 0 && bundle.has(mi.index));
     takeSecurity(am, mediaSecurity(doc, mi.index), mi.proto);
-    am.mid = mid(doc, mi.index);
+    am.mid = midOf(doc, mi.index);
+    am.ssrcs = ssrcsOf(doc, mi.index);
     if (am.rejected) { targets.push(null); continue; }
     const aFamily = mi.connection?.family ?? null;
-    am.local ??= await openLocal(ctx, pickAddress(aItf, aFamily), null, call.callId);
+    if (isBundleMember(am)) {
+      bundleOwnerOf(a, am).local ??= await openLocal(ctx, pickAddress(aItf, aFamily), null, call.callId);
+      shareTransport(a, am, newIceCredentials);
+    } else am.local ??= await openLocal(ctx, pickAddress(aItf, aFamily), null, call.callId);
     const bAddr = pickAddress(bItf, opts.addressFamily ?? aFamily);
-    // A party that moved gets new ports on the other side, unless port-latching (rtpengine 10.5).
-    if (bm.local && moved && !a.flags.portLatching && a.sdpIn !== null) {
-      ctx.retired.push(...[bm.local, ...(bm.localExtra ?? [])].flatMap((l) => [l.rtp, l.rtcp]));
-      bm.local = null;
-      bm.localExtra = [];
+    if (isBundleMember(bm)) {
+      // Towards a bundled party (a re-offer to a browser): the owner's transport, as it was.
+      const o = bundleOwnerOf(b, bm);
+      o.local ??= await openLocal(ctx, bAddr, opts.mediaAddress, call.callId);
+      if (iceWanted(opts, mi.hasIce)) await openExtras(ctx, bItf, o, opts.mediaAddress, call.callId);
+      shareTransport(b, bm, newIceCredentials);
+    } else {
+      // A party that moved gets new ports on the other side, unless port-latching (rtpengine 10.5).
+      // Never a BUNDLE transport: the browser would have to restart ICE on all its media for it.
+      if (bm.local && moved && !a.flags.portLatching && a.sdpIn !== null && bm.bundleOwner == null) {
+        ctx.retired.push(...[bm.local, ...(bm.localExtra ?? [])].flatMap((l) => [l.rtp, l.rtcp]));
+        bm.local = null;
+        bm.localExtra = [];
+      }
+      bm.local ??= await openLocal(ctx, bAddr, opts.mediaAddress, call.callId);
+      if (iceWanted(opts, mi.hasIce)) await openExtras(ctx, bItf, bm, opts.mediaAddress, call.callId);
     }
-    bm.local ??= await openLocal(ctx, bAddr, opts.mediaAddress, call.callId);
-    if (iceWanted(opts, mi.hasIce)) await openExtras(ctx, bItf, bm, opts.mediaAddress, call.callId);
     // WebRTC state fixed by the offer: fingerprint hash (kept once chosen, as 10.5 does),
     // ICE-lite per direction, DTLS-reverse, generate-RTCP.
     am.dtlsHash ??= w.dtlsFingerprint ?? 'sha-256';
@@ -325,32 +393,32 @@ export async function applyOffer(ctx: OfferAnswerContext, call: Call, opts: Offe
     const sec = offerCrypto(am, bm, proto, opts.transportProtocol !== null, w);
     const fp = ourFingerprint(ctx, bm.dtlsHash);
     if (fp === null) bm.dtlsSetup = null;
+    const bLocal = bm.local!;
     targets.push({
-      address: bm.local.advertised, family: bm.local.family, port: bm.local.port, rtcpPort: bm.local.port + 1,
+      address: bLocal.advertised, family: bLocal.family, port: bLocal.port, rtcpPort: bLocal.port + 1,
       rtcpMux: wantMux, muxOnly: opts.rtcpMux.has('require'), proto,
       payloadTypes: offeredPayloadTypes(mi, opts.codec), direction: am.direction,
-      mid: opts.flags.has('generate-mid') ? String(mi.index + 1) : null,
-      ice: iceFor(bm, bm.local, mi.hasIce, opts, opts.flags.has('trickle-ICE')),
+      // A bundled party hears its own mids back: the group names them.
+      mid: bm.bundleOwner != null ? bm.mid : opts.flags.has('generate-mid') ? String(mi.index + 1) : null,
+      midFixed: bm.bundleOwner != null && bm.mid !== null,
+      ice: iceFor(bm, bLocal, mi.hasIce, opts, opts.flags.has('trickle-ICE')),
       ptime: opts.ptime ?? mi.ptime,
       fmtpFallback: new Map(),
       security: cryptoLines(sec, fp),
       // Deliberately unlike 10.5: AVPF converted to AVP loses a=rtcp-fb (AVP has no feedback).
       rtcpFeedback: !(isFeedbackProto(mi.proto) && !isFeedbackProto(proto)),
+      bundleOnly: mi.port === 0,
     });
   }
+  for (const am of a.medias) if (am && isBundleMember(am)) inheritTransport(am, bundleOwnerOf(a, am));
   const first = targets.find((t) => t !== null);
   const sessionAddr = first ? { address: first.address, family: first.family } : { address: pickAddress(bItf, null).advertised, family: pickAddress(bItf, null).family };
-  const out = writeSdp(a, doc, targets, opts, sessionAddr);
+  const out = writeSdp(a, doc, targets, opts, sessionAddr, bundleGroupLines(b.medias, targets.map((t) => t !== null)));
   a.sdpIn = opts.sdp;
   a.sdpOut = out;
   offerParses.set(a, { sdpIn: opts.sdp, parsed: { doc, info } });
   if (!ctx.callerInstalls) ctx.plane.install([...forwardPlans(a, b), ...forwardPlans(b, a)]);
   return out;
-}
-
-function mid(doc: SdpDoc, index: number): string | null {
-  const l = doc.media[index]!.lines.find((x) => x.type === 'a' && x.value.startsWith('mid:'));
-  return l ? l.value.slice(4) : null;
 }
 
 /** Which participant an answer comes from: by to-tag, else the fork on its via-branch, else the peer. */
@@ -388,28 +456,42 @@ export async function applyAnswer(ctx: OfferAnswerContext, call: Call, opts: Off
     const am = a.medias[mi.index];
     const bm = b.medias[mi.index];
     if (!am || !bm) throw new SessionError('BAD_DIALOGUE', 'answer has more media than the offer');
+    // A BUNDLE member's transport (ICE, trickle, mux) is what the offerer said for the owner (RFC 8843 7.5.2).
     const offered = offer.medias[mi.index];
+    const tOffered = isBundleMember(am) ? offer.medias[am.bundleOwner! - 1] ?? offered : offered;
     const moved = takeRemote(ctx, opts, bm, mi);
     takeSecurity(bm, mediaSecurity(doc, mi.index), mi.proto);
+    bm.ssrcs = ssrcsOf(doc, mi.index);
     if (w.generateRtcp !== null) { am.generateRtcp = w.generateRtcp; bm.generateRtcp = w.generateRtcp; }
     if (bm.rejected || !am.local || !bm.local) { targets.push(null); continue; }
-    // As in an offer: an answerer that moved gets new ports towards the offerer (rtpengine 10.5).
-    if (moved && !b.flags.portLatching && b.sdpIn !== null) {
-      ctx.retired.push(am.local.rtp, am.local.rtcp);
-      // Same address and advertised address (media-address) as before, new port.
-      ctx.retired.push(...(am.localExtra ?? []).flatMap((l) => [l.rtp, l.rtcp]));
-      am.localExtra = [];
-      am.local = await openLocal(ctx, pickAddress(aItf, am.local.family), am.local.advertised, call.callId);
-    }
-    if (iceWanted(opts, offered?.in.hasIce ?? mi.hasIce)) {
-      // media-address given with the offer is the one advertised address of every socket.
-      const own = aItf.addresses.find((x) => x.address === am.local!.address);
-      await openExtras(ctx, aItf, am, own && own.advertised !== am.local.advertised ? am.local.advertised : null, call.callId);
+    if (isBundleMember(am)) {
+      // The offerer's BUNDLE transport (bundle.ts): the owner's sockets on every address, its ICE.
+      const o = bundleOwnerOf(a, am);
+      if (o.local && iceWanted(opts, tOffered?.in.hasIce ?? mi.hasIce)) {
+        const own = aItf.addresses.find((x) => x.address === o.local!.address);
+        await openExtras(ctx, aItf, o, own && own.advertised !== o.local.advertised ? o.local.advertised : null, call.callId);
+      }
+      shareTransport(a, am, newIceCredentials);
+    } else {
+      // As in an offer: an answerer that moved gets new ports towards the offerer (rtpengine 10.5);
+      // never a BUNDLE transport (the browser would have to restart ICE).
+      if (moved && !b.flags.portLatching && b.sdpIn !== null && am.bundleOwner == null) {
+        ctx.retired.push(am.local.rtp, am.local.rtcp);
+        // Same address and advertised address (media-address) as before, new port.
+        ctx.retired.push(...(am.localExtra ?? []).flatMap((l) => [l.rtp, l.rtcp]));
+        am.localExtra = [];
+        am.local = await openLocal(ctx, pickAddress(aItf, am.local.family), am.local.advertised, call.callId);
+      }
+      if (iceWanted(opts, offered?.in.hasIce ?? mi.hasIce)) {
+        // media-address given with the offer is the one advertised address of every socket.
+        const own = aItf.addresses.find((x) => x.address === am.local!.address);
+        await openExtras(ctx, aItf, am, own && own.advertised !== am.local.advertised ? am.local.advertised : null, call.callId);
+      }
     }
     // The offerer gets mux back when it offered it and did not refuse it with `reject`, and
     // the answerer took it, or we took it off towards the answerer (`demux`).
-    const aMux = offered !== undefined && offered.in.rtcpMux && !opts.rtcpMux.has('reject') && am.rtcpMuxReject !== true
-      && (mi.rtcpMux || !offered.out.rtcpMux);
+    const aMux = tOffered !== undefined && tOffered.in.rtcpMux && !opts.rtcpMux.has('reject') && am.rtcpMuxReject !== true
+      && (mi.rtcpMux || !tOffered.out.rtcpMux);
     bm.rtcpMux = mi.rtcpMux;
     am.rtcpMux = aMux;
     const proto = a.medias[mi.index]!.protocol;
@@ -428,7 +510,7 @@ export async function applyAnswer(ctx: OfferAnswerContext, call: Call, opts: Off
       // The offerer hears back its own mid; an answerer's mid for an offerer without one goes (10.5).
       midFixed: true,
       // ICE towards the offerer follows what the offerer's SDP had.
-      ice: iceFor(am, am.local, offered?.in.hasIce ?? mi.hasIce, opts, offered?.trickle ?? false),
+      ice: iceFor(am, am.local, tOffered?.in.hasIce ?? mi.hasIce, opts, tOffered?.trickle ?? false),
       // The offerer hears its own packet time back (rtpengine 10.5), else the answerer's.
       ptime: offered?.in.ptime ?? mi.ptime,
       fmtpFallback: offered?.codecsChanged ? offered.fmtp : new Map(),
@@ -438,7 +520,8 @@ export async function applyAnswer(ctx: OfferAnswerContext, call: Call, opts: Off
   }
   const first = targets.find((t) => t !== null);
   const sessionAddr = first ? { address: first.address, family: first.family } : { address: pickAddress(aItf, null).advertised, family: pickAddress(aItf, null).family };
-  const out = writeSdp(b, doc, targets, opts, sessionAddr);
+  // Towards a bundling offerer: a=group:BUNDLE with the mids the answer accepted (RFC 8843 7.3).
+  const out = writeSdp(b, doc, targets, opts, sessionAddr, bundleGroupLines(a.medias, targets.map((t) => t !== null)));
   b.sdpIn = opts.sdp;
   b.sdpOut = out;
   call.answeredMs ??= ctx.nowMs;

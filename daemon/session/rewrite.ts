@@ -36,6 +36,8 @@ export interface MediaTarget {
   security?: SdpLine[];
   /** false: the receiver is plain AVP converted from AVPF: a=rtcp-fb lines are dropped. */
   rtcpFeedback?: boolean;
+  /** The input section was a=bundle-only: its zero c= address means no hold, so ours is written. */
+  bundleOnly?: boolean;
 }
 
 export interface RewritePlan {
@@ -51,6 +53,8 @@ export interface RewritePlan {
   loopProtect: string | null;
   /** Write a=ice-lite at session level (ICE-lite forward towards the answerer, backward towards the offerer). */
   iceLite?: boolean;
+  /** a=group lines to write after t= (BUNDLE towards a bundling party; the input's are dropped). */
+  groups?: SdpLine[];
   /** o= version to write, when SDP-version/username/session-name replacement asks for it. */
   origin: { username: string | null; sessionName: string | null; version: string | null } | null;
 }
@@ -60,6 +64,8 @@ const DIRECTIONS = new Set(['sendrecv', 'sendonly', 'recvonly', 'inactive']);
 const MANAGED = new Set([
   'rtpmap', 'fmtp', 'rtcp-fb', 'rtcp', 'rtcp-mux', 'mid', 'ptime', 'sendrecv', 'sendonly', 'recvonly', 'inactive',
   'crypto', 'setup', 'fingerprint',
+  // RFC 8843 6: only an offerer's, about its own transport; never passed on, never in an answer.
+  'bundle-only',
 ]);
 const ICE_ATTRS = new Set(['ice-ufrag', 'ice-pwd', 'ice-options', 'candidate', 'end-of-candidates', 'remote-candidates', 'ice-lite', 'ice-mismatch']);
 const SESSION_DROPPED = new Set(['group', 'sendrecv', 'sendonly', 'recvonly', 'inactive', 'setup', 'fingerprint']);
@@ -106,6 +112,9 @@ function rewriteSession(doc: SdpDoc, plan: RewritePlan): SdpLine[] {
         out.push({ type: 'c', value: rewriteConnection(l.value, addr.address, addr.family, keepZero) });
         continue;
       }
+    } else if (l.type === 't') {
+      out.push(l, ...(plan.groups ?? []));
+      continue;
     } else if (l.type === 'a') {
       const n = attrName(l);
       if (SESSION_DROPPED.has(n)) continue;
@@ -153,7 +162,7 @@ function rewriteMedia(m: SdpMediaSection, t: MediaTarget | null, plan: RewritePl
   const other: SdpLine[] = [];
   for (const l of m.lines) {
     if (l.type !== 'a') {
-      pre.push(l.type === 'c' ? { type: 'c', value: rewriteConnection(l.value, t.address, t.family, keepZero) } : l);
+      pre.push(l.type === 'c' ? { type: 'c', value: rewriteConnection(l.value, t.address, t.family, keepZero && !t.bundleOnly) } : l);
       continue;
     }
     const n = attrName(l);

@@ -176,6 +176,12 @@ export function applyAllowList(s: Scenario, expected: NormalReply[]): NormalRepl
     if ('skip' in a) continue;
     const r = copy[a.step];
     if (!r?.sdp) throw new Error(`${s.name}: allow-list entry "${a.why}" names step ${a.step}, which has no SDP`);
+    if ('insert' in a) {
+      const at = r.sdp.findIndex((l) => a.after.test(l));
+      if (at < 0) throw new Error(`${s.name}: allow-list entry "${a.why}" matched nothing (stale?)`);
+      r.sdp.splice(at + 1, 0, ...a.insert);
+      continue;
+    }
     const before = r.sdp.join('\n');
     r.sdp = r.sdp.flatMap((l) => (a.match.test(l) ? (a.replace === null ? [] : [l.replace(a.match, a.replace)]) : [l]));
     if (r.sdp.join('\n') === before) throw new Error(`${s.name}: allow-list entry "${a.why}" matched nothing (stale?)`);

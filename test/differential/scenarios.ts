@@ -11,7 +11,9 @@ import type { NgValue } from '../../control/codec.js';
 export type Allow =
   | { step: number; match: RegExp; replace: string | null; why: string }
   /** The step's reply is not compared at all (both sides); for differences a line patch cannot say. */
-  | { step: number; skip: true; why: string };
+  | { step: number; skip: true; why: string }
+  /** Lines we write that 10.5 does not: `insert` goes after the first recorded line matching `after`. */
+  | { step: number; after: RegExp; insert: string[]; why: string };
 
 /**
  * Deliberately unlike rtpengine 10.5: an RTP/AVPF offer converted to RTP/AVP loses its
@@ -21,6 +23,22 @@ export type Allow =
 const noFeedbackTowardsAvp = (...steps: number[]): Allow[] => steps.map((step) => ({
   step, match: /^a=rtcp-fb:.*$/, replace: null, why: 'a=rtcp-fb is removed when AVPF is converted to AVP',
 }));
+
+/**
+ * Deliberately unlike rtpengine 10.5, which drops a=group:BUNDLE (ng-protocol.md §4) and gives
+ * every m= line its own port: a WebRTC offerer's BUNDLE group comes back in our answer with the
+ * mids we accepted, and every bundled m= line uses the first mid's transport (one port, one set
+ * of ICE credentials and candidates), as RFC 8843 requires. A browser with bundlePolicy
+ * 'max-bundle' refuses an answer without it (daemon/session/bundle.ts). `same` maps the labels
+ * 10.5 gave the other media's transport onto the first media's (e.g. ['{PORT5}', '{PORT3}']).
+ */
+const bundleBack = (step: number, mids: string, same: [string, string][] = []): Allow[] => {
+  const why = 'BUNDLE is kept towards a WebRTC offerer (one transport for the group)';
+  return [
+    { step, after: /^t=/, insert: [`a=group:BUNDLE ${mids}`], why },
+    ...same.map(([from, to]): Allow => ({ step, match: new RegExp(from.replace(/[{}+]/g, '\\$&')), replace: to, why })),
+  ];
+};
 
 export interface Scenario {
   name: string;
@@ -295,7 +313,7 @@ export const SCENARIOS: Scenario[] = [
   { name: 'strip-extmap', about: 'a=extmap removed', steps: [
     offer(browser(), { flags: ['strip-extmap'], ICE: 'remove', 'rtcp-mux': ['demux'] }),
     answer(B({ fmts: '0', extra: ['a=extmap:1 urn:x'] })),
-  ] },
+  ], allow: bundleBack(1, '0') },
   // --- rtcp-mux -----------------------------------------------------------------------------
   { name: 'rtcp-mux-offer', about: 'offer mux on plain RTP/AVP', steps: [
     offer(A(), { 'rtcp-mux': ['offer'] }), answer(B({ extra: ['a=rtcp-mux'] })),
@@ -319,13 +337,13 @@ export const SCENARIOS: Scenario[] = [
   { name: 'ice-remove-webrtc', about: 'browser to plain phone with ICE removed', steps: [
     offer(browser({ video: true }), { ICE: 'remove', 'rtcp-mux': ['demux'] }),
     answer(videoPhone({ addr: '198.51.100.30', audioPort: 8000, videoPort: 8002 })),
-  ] },
+  ], allow: bundleBack(1, '0 1', [['{PORT5}', '{PORT3}'], ['{PORT6}', '{PORT4}'], ['{UFRAG2}', '{UFRAG1}'], ['{PWD2}', '{PWD1}']]) },
   { name: 'ice-default-candidates', about: 'ICE default: our candidates replace theirs', steps: [
     offer(browser()), answer(B({ fmts: '111 0', extra: ['a=rtpmap:111 opus/48000/2', 'a=rtcp-mux'] })),
-  ] },
+  ], allow: bundleBack(1, '0') },
   { name: 'ice-default-trickle', about: 'the peer advertised trickle', steps: [
     offer(browser({ trickle: true })), answer(B({ fmts: '0' })),
-  ] },
+  ], allow: bundleBack(1, '0') },
   { name: 'ice-force', about: 'ICE force on a plain phone', steps: [
     offer(A(), { ICE: 'force' }), answer(B(), { ICE: 'force' }),
   ] },
@@ -338,7 +356,7 @@ export const SCENARIOS: Scenario[] = [
   { name: 'ice-plain-to-browser-answer', about: 'plain answerer, ICE default back to the browser', steps: [
     offer(browser({ video: true }), { 'rtcp-mux': ['demux'], flags: ['generate-mid'] }),
     answer(videoPhone({ addr: '198.51.100.30', audioPort: 8000, videoPort: 8002 })),
-  ] },
+  ], allow: bundleBack(1, '0 1', [['{PORT7}', '{PORT5}'], ['{PORT8}', '{PORT6}'], ['{UFRAG4}', '{UFRAG3}'], ['{PWD4}', '{PWD3}']]) },
   // --- more variations ----------------------------------------------------------------------
   { name: 'hold-inactive-zero', about: 'c=0.0.0.0 with a=inactive keeps inactive', steps: [
     offer(A()), answer(B()), offer(HOLD({ extra: ['a=inactive'] })), answer(B({ version: 2, extra: ['a=inactive'] })),
@@ -447,14 +465,14 @@ const TO_BROWSER = { ICE: 'force', 'transport-protocol': 'UDP/TLS/RTP/SAVPF', 'r
 SCENARIOS.push(
   { name: 'webrtc-browser-to-plain-audio', about: 'Chrome audio-only (DTLS, ICE, mux, BUNDLE) to a plain phone, and its answer back', steps: [
     offer(chrome(), TO_PLAIN), answer(B({ fmts: '0 101', extra: ['a=rtpmap:101 telephone-event/8000'] })),
-  ], allow: noFeedbackTowardsAvp(0) },
+  ], allow: [...noFeedbackTowardsAvp(0), ...bundleBack(1, '0')] },
   { name: 'webrtc-browser-to-plain-av', about: 'Chrome audio+video on one BUNDLE transport to a desk phone', steps: [
     offer(chrome({ video: true }), TO_PLAIN),
     answer(videoPhone({ addr: '198.51.100.30', audioPort: 8000, videoPort: 8002 })),
-  ], allow: noFeedbackTowardsAvp(0) },
+  ], allow: [...noFeedbackTowardsAvp(0), ...bundleBack(1, '0 1', [['{PORT5}', '{PORT3}'], ['{PORT6}', '{PORT4}'], ['{UFRAG2}', '{UFRAG1}'], ['{PWD2}', '{PWD1}']])] },
   { name: 'webrtc-browser-to-plain-flags', about: 'the same with rtcp-fb and generate-RTCP flags given, SDES-off', steps: [
     offer(chrome(), { ...TO_PLAIN, flags: ['generate-RTCP', 'SDES-off'] }), answer(B({ fmts: '0' }), { 'generate RTCP': 'on' }),
-  ], allow: noFeedbackTowardsAvp(0) },
+  ], allow: [...noFeedbackTowardsAvp(0), ...bundleBack(1, '0')] },
   { name: 'webrtc-plain-to-browser', about: 'a plain phone calls a browser: ICE forced, DTLS+SDES offered, mux required', steps: [
     offer(A(), TO_BROWSER), answer(chromeAnswer(), { ICE: 'remove' }),
   ] },
@@ -466,25 +484,25 @@ SCENARIOS.push(
   ] },
   { name: 'dtls-passive', about: 'DTLS=passive on the answer to a browser actpass offer', steps: [
     offer(chrome(), TO_PLAIN), answer(B({ fmts: '0' }), { DTLS: 'passive' }),
-  ], allow: noFeedbackTowardsAvp(0) },
+  ], allow: [...noFeedbackTowardsAvp(0), ...bundleBack(1, '0')] },
   { name: 'dtls-passive-offer', about: 'DTLS=passive in the offer (offers still say actpass)', steps: [
     offer(chrome(), { ...TO_PLAIN, DTLS: 'passive' }), answer(B({ fmts: '0' })),
-  ], allow: noFeedbackTowardsAvp(0) },
+  ], allow: [...noFeedbackTowardsAvp(0), ...bundleBack(1, '0')] },
   { name: 'dtls-active-offer-to-browser', about: 'DTLS=active when offering to a browser', steps: [
     offer(A(), { ...TO_BROWSER, DTLS: 'active' }), answer(chromeAnswer({ setup: 'passive' })),
   ] },
   { name: 'dtls-reverse-passive', about: 'DTLS-reverse=passive: our role towards the DTLS offerer', steps: [
     offer(chrome(), { ...TO_PLAIN, 'DTLS-reverse': 'passive' }), answer(B({ fmts: '0' })),
-  ], allow: noFeedbackTowardsAvp(0) },
+  ], allow: [...noFeedbackTowardsAvp(0), ...bundleBack(1, '0')] },
   { name: 'dtls-browser-to-browser', about: 'browser to browser, everything passes through our own DTLS', steps: [
     offer(chrome()), answer(chromeAnswer({ fmts: '0 126' })),
-  ], allow: [{ step: 1, match: /^a=rtpmap:126 \/0$/, replace: null, why: '10.5 writes an empty a=rtpmap for an answered payload type the answer did not map' }] },
+  ], allow: [...bundleBack(1, '0'), { step: 1, match: /^a=rtpmap:126 \/0$/, replace: null, why: '10.5 writes an empty a=rtpmap for an answered payload type the answer did not map' }] },
   { name: 'dtls-fingerprint-sha1', about: 'DTLS-fingerprint sha-1', steps: [
     offer(A(), { ...TO_BROWSER, 'DTLS-fingerprint': 'sha-1', SDES: ['off'] }), answer(chromeAnswer()),
   ] },
   { name: 'dtls-fingerprint-sha512', about: 'DTLS-fingerprint SHA-512 in upper case, on the answer', steps: [
     offer(chrome(), TO_PLAIN), answer(B({ fmts: '0' }), { 'DTLS-fingerprint': 'SHA-512' }),
-  ], allow: noFeedbackTowardsAvp(0) },
+  ], allow: [...noFeedbackTowardsAvp(0), ...bundleBack(1, '0')] },
   { name: 'dtls-fingerprint-sha384-224', about: 'sha-384 on the offer, sha-224 on a re-offer', steps: [
     offer(A(), { ...TO_BROWSER, 'DTLS-fingerprint': 'sha-384', SDES: ['off'] }),
     offer(A({ version: 2 }), { ...TO_BROWSER, 'DTLS-fingerprint': 'sha-224', SDES: ['off'] }),
@@ -527,7 +545,7 @@ SCENARIOS.push(
   { name: 'avpf-to-avp', about: 'RTP/AVPF to RTP/AVP: rtcp-fb removed?', steps: [
     offer(browser({ video: true }), { 'transport-protocol': 'RTP/AVP', ICE: 'remove', 'rtcp-mux': ['demux'] }),
     answer(videoPhone({ addr: '198.51.100.30', audioPort: 8000, videoPort: 8002 })),
-  ], allow: noFeedbackTowardsAvp(0) },
+  ], allow: [...noFeedbackTowardsAvp(0), ...bundleBack(1, '0 1', [['{PORT5}', '{PORT3}'], ['{PORT6}', '{PORT4}'], ['{UFRAG2}', '{UFRAG1}'], ['{PWD2}', '{PWD1}']])] },
   { name: 'avp-to-savpf', about: 'RTP/AVP to RTP/SAVPF (SDES + DTLS offered)', steps: [
     offer(A({ fmts: '0' }), { 'transport-protocol': 'RTP/SAVPF' }),
     answer(sdesPhone({ proto: 'RTP/SAVPF', addr: '198.51.100.40', crypto: ['a=crypto:3 AES_CM_128_HMAC_SHA1_80 inline:WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz'] })),
@@ -540,10 +558,10 @@ SCENARIOS.push(
   ] },
   { name: 'ice-lite-backward', about: 'ICE-lite backward: a=ice-lite in the answer to a browser', steps: [
     offer(chrome(), { 'ICE-lite': 'backward', 'rtcp-mux': ['demux'], 'transport-protocol': 'RTP/AVP', DTLS: 'off', ICE: 'remove' }), answer(B({ fmts: '0' })),
-  ], allow: noFeedbackTowardsAvp(0) },
+  ], allow: [...noFeedbackTowardsAvp(0), ...bundleBack(1, '0')] },
   { name: 'ice-lite-both', about: 'ICE-lite both', steps: [
     offer(chrome(), { 'ICE-lite': 'both', ICE: 'force' }), answer(chromeAnswer()),
-  ] },
+  ], allow: bundleBack(1, '0') },
   { name: 'ice-lite-peer', about: 'the peer is ICE-lite', steps: [
     offer(A({ fmts: '0', session: ['a=ice-lite'], extra: ['a=ice-ufrag:Li7e', 'a=ice-pwd:Lite0pwd1234567890abcdef', 'a=candidate:1 1 UDP 2130706431 192.0.2.10 5004 typ host'] })),
     answer(B({ fmts: '0' })),

@@ -3,6 +3,8 @@
 // rtcp-mux, AVPF); rtprelay turns it into plain RTP/AVP for a Node "phone" that answers PCMU and
 // plays 880 Hz. Checked: the phone decodes 440 Hz, the browser hears 880 Hz, and the browser's
 // getStats() shows RTCP from the remote side (rtprelay's generated reports: the phone sends none).
+// With bundlePolicy 'max-bundle' the browser insists on a=group:BUNDLE and one transport for all
+// its m= lines in our answer (daemon/session/bundle.ts); its video then reaches the phone's video port.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -46,8 +48,8 @@ function dominant(x: Float64Array, rate: number): number {
 
 const PAGE = `<!doctype html><meta charset="utf-8"><title>rtprelay webrtc</title><script>
 window.pc = null;
-window.makeOffer = async (video) => {
-  const pc = new RTCPeerConnection();
+window.makeOffer = async ({ video, bundlePolicy }) => {
+  const pc = new RTCPeerConnection(bundlePolicy ? { bundlePolicy } : {});
   window.pc = pc;
   const media = await navigator.mediaDevices.getUserMedia({ audio: true, video: !!video });
   for (const track of media.getTracks()) {
@@ -95,7 +97,20 @@ window.rtcpStats = async () => {
 };
 </script>`;
 
-interface Call { d: Daemon; page: Page; phoneRtp: Peer; relayPort: number; relayAddr: string; offer: string; answer: string }
+interface Call {
+  d: Daemon; page: Page; phoneRtp: Peer; relayPort: number; relayAddr: string; offer: string; answer: string;
+  /** The phone's video socket, when it accepted the video. */
+  phoneVideo: Peer | null;
+}
+
+interface CallOptions {
+  daemonArgs?: string[];
+  ng?: Record<string, unknown>;
+  /** RTCPeerConnection bundlePolicy ('max-bundle': one transport, BUNDLE required in the answer). */
+  bundlePolicy?: 'balanced' | 'max-bundle';
+  /** The phone takes the browser's video (VP8) on a port of its own; otherwise it rejects it. */
+  phoneVideo?: boolean;
+}
 
 async function setupBrowser(t: TestContext, video: boolean): Promise<{ browser: Browser; page: Page }> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'rtprelay-webrtc-'));
@@ -120,14 +135,15 @@ async function setupBrowser(t: TestContext, video: boolean): Promise<{ browser: 
 }
 
 /** Browser offer → rtprelay (to plain RTP/AVP) → phone answer → rtprelay → browser answer. */
-async function call(t: TestContext, video: boolean, ngExtra: Record<string, unknown>): Promise<Call> {
+async function call(t: TestContext, video: boolean, ngExtra: CallOptions): Promise<Call> {
   // A range of its own below the ephemeral ports (the browser's and the test peers' sockets).
   const min = 12000 + 2 * Math.floor(Math.random() * 3500);
-  const d = await startDaemon(t, [`--port-min=${min}`, `--port-max=${min + 99}`, ...(ngExtra.daemonArgs as string[] ?? [])]);
+  const d = await startDaemon(t, [`--port-min=${min}`, `--port-max=${min + 99}`, ...(ngExtra.daemonArgs ?? [])]);
   const { page } = await setupBrowser(t, video);
-  const offerSdp = await page.evaluate((v) => (window as unknown as { makeOffer(v: boolean): Promise<string> }).makeOffer(v), video);
+  const offerSdp = await page.evaluate((o) => (window as unknown as { makeOffer(o: unknown): Promise<string> }).makeOffer(o),
+    { video, bundlePolicy: ngExtra.bundlePolicy ?? null });
   assert.match(offerSdp, /UDP\/TLS\/RTP\/SAVPF/);
-  const callId = `webrtc-${video ? 'av' : 'a'}-${process.pid}`;
+  const callId = `webrtc-${video ? 'av' : 'a'}-${ngExtra.bundlePolicy ?? 'default'}-${process.pid}`;
   const offer = await d.ng.cmd({
     command: 'offer', 'call-id': callId, 'from-tag': 'browser', sdp: offerSdp,
     'transport-protocol': 'RTP/AVP', ICE: 'remove', 'rtcp-mux': ['demux'], ...(ngExtra.ng as object ?? {}),
@@ -139,7 +155,12 @@ async function call(t: TestContext, video: boolean, ngExtra: Record<string, unkn
   const phoneRtp = await udpPeer(t);
   const lines = ['v=0', 'o=phone 1 1 IN IP4 127.0.0.1', 's=-', 'c=IN IP4 127.0.0.1', 't=0 0',
     `m=audio ${phoneRtp.port} RTP/AVP 0`, 'a=rtpmap:0 PCMU/8000', 'a=sendrecv'];
-  if (/^m=video/m.test(toPhone)) lines.push('m=video 0 RTP/AVP ' + /^m=video \d+ \S+ (\S+)/m.exec(toPhone)![1]);
+  let phoneVideo: Peer | null = null;
+  if (/^m=video/m.test(toPhone) && ngExtra.phoneVideo) {
+    phoneVideo = await udpPeer(t);
+    const vp8 = /^a=rtpmap:(\d+) VP8\/90000/m.exec(toPhone)![1]!;
+    lines.push(`m=video ${phoneVideo.port} RTP/AVP ${vp8}`, `a=rtpmap:${vp8} VP8/90000`, 'a=sendrecv');
+  } else if (/^m=video/m.test(toPhone)) lines.push('m=video 0 RTP/AVP ' + /^m=video \d+ \S+ (\S+)/m.exec(toPhone)![1]);
   const answer = await d.ng.cmd({
     command: 'answer', 'call-id': callId, 'from-tag': 'browser', 'to-tag': 'phone', sdp: lines.join('\r\n') + '\r\n',
     ...(ngExtra.ng as object ?? {}),
@@ -153,7 +174,7 @@ async function call(t: TestContext, video: boolean, ngExtra: Record<string, unkn
   assert.match(toBrowser, /a=rtcp-mux/);
   if (process.env.WEBRTC_DEBUG) console.log(offerSdp, toPhone, toBrowser);
   await page.evaluate((s) => (window as unknown as { takeAnswer(s: string): Promise<void> }).takeAnswer(s), toBrowser);
-  return { d, page, phoneRtp, relayPort: mediaPort(toPhone), relayAddr: connAddress(toPhone), offer: toPhone, answer: toBrowser };
+  return { d, page, phoneRtp, relayPort: mediaPort(toPhone), relayAddr: connAddress(toPhone), offer: toPhone, answer: toBrowser, phoneVideo };
 }
 
 /** The phone: 880 Hz μ-law every 20 ms; collects the μ-law it receives (decoded). */
@@ -250,4 +271,40 @@ test('Chromium audio+video (BUNDLE offer) to an audio-only phone: video rejected
   assert.match(c.offer, /^m=video \d+ RTP\/AVP /m);
   assert.match(c.answer, /^m=video 0 /m);
   await checkAudio(t, c);
+});
+
+/** The m= line ports and a=group lines of an SDP. */
+function transport(sdp: string): { ports: number[]; groups: string[] } {
+  return {
+    ports: [...sdp.matchAll(/^m=\S+ (\d+) /gm)].map((m) => Number(m[1])),
+    groups: [...sdp.matchAll(/^a=group:(.*?)\r?$/gm)].map((m) => m[1]!),
+  };
+}
+
+test('Chromium with bundlePolicy max-bundle, audio only: BUNDLE in our answer, tones both ways', { timeout: 60_000 }, async (t) => {
+  if (!existsSync(CHROMIUM)) return t.skip('Debian chromium is not installed at /usr/bin/chromium');
+  const c = await call(t, false, { bundlePolicy: 'max-bundle' });
+  assert.doesNotMatch(c.offer, /a=group/, 'the phone gets no BUNDLE');
+  assert.deepEqual(transport(c.answer).groups, ['BUNDLE 0']);
+  await checkAudio(t, c);
+});
+
+test('Chromium with bundlePolicy max-bundle, audio+video to a video phone: one transport, audio both ways, video at the phone\'s video port', { timeout: 60_000 }, async (t) => {
+  if (!existsSync(CHROMIUM)) return t.skip('Debian chromium is not installed at /usr/bin/chromium');
+  const c = await call(t, true, { bundlePolicy: 'max-bundle', phoneVideo: true });
+  // Towards the phone: two m= lines, two ports, no group. Towards the browser: one port, the group.
+  const toPhone = transport(c.offer), toBrowser = transport(c.answer);
+  assert.equal(toPhone.ports.length, 2);
+  assert.notEqual(toPhone.ports[0], toPhone.ports[1]);
+  assert.deepEqual(toPhone.groups, []);
+  assert.equal(toBrowser.ports.length, 2);
+  assert.equal(toBrowser.ports[0], toBrowser.ports[1], 'both m= lines on the bundle port');
+  assert.match(toBrowser.groups[0] ?? '', /^BUNDLE \S+ \S+$/);
+  assert.match(c.answer, /^m=video \d+ UDP\/TLS\/RTP\/SAVPF \d+/m);
+  const vp8 = Number(/^m=video \d+ \S+ (\d+)/m.exec(c.offer)![1]);
+  const video: number[] = [];
+  c.phoneVideo!.sock.on('message', (m) => { if (m.length >= 12 && !(m[1]! >= 192 && m[1]! <= 223)) video.push(m[1]! & 0x7f); });
+  await checkAudio(t, c);
+  await until(c.page, async () => (video.filter((pt) => pt === vp8).length >= 20 ? true : null), 10_000, 'VP8 at the phone\'s video port');
+  assert.ok(video.every((pt) => pt !== 0), 'no audio at the video port');
 });

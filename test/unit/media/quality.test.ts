@@ -87,3 +87,37 @@ test('RTCP: the peer\'s receiver report gives loss and the relay-side round trip
   assert.equal(readQuality(aSlot.view)!.rtcpCumulativeLost, 3);
   assert.equal(aSlot.view[Q_LOST], 0);
 });
+
+function rtpPt(seq: number, ts: number, pt: number): Buffer {
+  const b = rtp(seq, ts);
+  b[1] = pt;
+  return b;
+}
+
+test('jitter of a 48 kHz (Opus) stream: timestamp units follow the codec, milliseconds stay right', () => {
+  const slot = slots.alloc();
+  const q = new PairQuality(slot.view);
+  q.setClockRates({ 111: 48000, 126: 8000 });
+  // 20 ms packets (960 ticks) arriving alternately 5 ms late and on time: |D| = 5 ms = 240 ticks.
+  for (let i = 0; i < 400; i++) q.rtpPacket(rtpPt(i, i * 960, 111), 1000 + i * 20 + (i % 2 ? 5 : 0));
+  assert.equal(q.rtp.clockRate, 48000);
+  assert.ok(Math.abs(q.rtp.jitter - 240) < 1, `jitter ${q.rtp.jitter} ticks`);
+  assert.ok(Math.abs(readQuality(slot.view)!.jitterMs - 5) < 0.02, `jitter ${readQuality(slot.view)!.jitterMs} ms`);
+  // Assumed 8 kHz (the old behaviour), the 960-tick steps read as ~100 ms of jitter.
+  const wrong = new PairQuality(slots.alloc().view);
+  for (let i = 0; i < 400; i++) wrong.rtpPacket(rtpPt(i, i * 960, 111), 1000 + i * 20 + (i % 2 ? 5 : 0));
+  assert.ok(wrong.rtp.jitterMs > 90, `${wrong.rtp.jitterMs}`);
+});
+
+test('a switch to telephone-event (8 kHz) keeps the jitter in ms and skips the difference across clocks', () => {
+  const slot = slots.alloc();
+  const q = new PairQuality(slot.view);
+  q.setClockRates({ 111: 48000, 126: 8000 });
+  for (let i = 0; i < 50; i++) q.rtpPacket(rtpPt(i, i * 960, 111), 1000 + i * 20);
+  // DTMF events on the 8 kHz clock, then back to Opus: on time, no jitter appears from the switch.
+  for (let i = 50; i < 60; i++) q.rtpPacket(rtpPt(i, 12345 + (i - 50) * 160, 126), 1000 + i * 20);
+  assert.equal(q.rtp.clockRate, 8000);
+  for (let i = 60; i < 80; i++) q.rtpPacket(rtpPt(i, i * 960, 111), 1000 + i * 20);
+  assert.equal(q.rtp.clockRate, 48000);
+  assert.equal(readQuality(slot.view)!.jitterMs, 0);
+});

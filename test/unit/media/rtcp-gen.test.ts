@@ -101,3 +101,17 @@ test('RtcpGenerator: RR from our own SSRC while nothing is forwarded; nothing at
   assert.equal(info.reports[0]!.reporterSsrc, gen.ownSsrc);
   assert.equal(info.reports[0]!.ssrc, 5);
 });
+
+test('RtcpGenerator: an Opus stream (48 kHz) moves the SR timestamp on at 48 per ms', () => {
+  const own = new PairQuality(new Float64Array(16).fill(0));
+  const fwd = new PairQuality(new Float64Array(16).fill(0));
+  fwd.setClockRates({ 111: 48000, 126: 8000 });
+  const now = 5000;
+  for (let i = 1; i <= 10; i++) fwd.rtpPacket(rtp({ seq: i, ts: 960 * i, pt: 111, ssrc: 0x0905 }), now);
+  const pkt = new RtcpGenerator().report(own, fwd, now + 500, Date.now())!;
+  assert.equal(parseRtcp(pkt)!.senders[0]!.rtpTimestamp, 9600 + 500 * 48);
+  // Without the plan's rates the 8 kHz default applies (G.711).
+  const g711 = new PairQuality(new Float64Array(16).fill(0));
+  for (let i = 1; i <= 10; i++) g711.rtpPacket(rtp({ seq: i, ts: 160 * i, ssrc: 0x0711 }), now);
+  assert.equal(parseRtcp(new RtcpGenerator().report(own, g711, now + 500, Date.now())!)!.senders[0]!.rtpTimestamp, 1600 + 500 * 8);
+});
