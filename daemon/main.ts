@@ -9,6 +9,7 @@ import { createLogger } from './log.js';
 import { CallTable } from './session/call-table.js';
 import { LocalMediaPlane } from '../media/relay.js';
 import { WorkerMediaPlane } from '../media/worker-plane.js';
+import { udpIo, type UdpIo } from '../media/udp.js';
 import type { MediaPlane } from '../media/plane.js';
 import { createCertificate, type DtlsCertificate } from '../media/dtls/certificate.js';
 import type { Logger } from 'pino';
@@ -53,10 +54,15 @@ async function main(): Promise<void> {
   const tick = setInterval(() => { clock.nowMs = Date.now(); }, 250);
   const files = raiseFileLimit(log);
   logCallCapacity(log, cfg, addresses.length, files);
+  let io: UdpIo;
+  try { io = udpIo(cfg.socketIo); } catch (e) { clearInterval(tick); return fail(`--socket-io ${cfg.socketIo}: ${(e as Error).message}`, e); }
+  // Workers load the same layer in their own threads: the main thread's choice tells which one it is.
+  log.info({ socketIo: io.kind }, io.kind === 'native' ? 'media sockets: native batched I/O' : 'media sockets: node:dgram');
   let plane: MediaPlane;
   if (cfg.mediaWorkers > 0) {
     try {
       const wp = await WorkerMediaPlane.start(cfg.ports, cfg.mediaWorkers, addresses, {
+        socketIo: cfg.socketIo,
         onNotice: (msg, fields) => (msg === 'media worker restarted' ? log.info(fields, msg) : log.error(fields, msg)),
       });
       if (cfg.testHooks) process.on('SIGUSR2', () => wp.crashWorker(0));
@@ -67,7 +73,7 @@ async function main(): Promise<void> {
       return fail(`cannot start media workers: ${(e as Error).message}`, e);
     }
   } else {
-    plane = new LocalMediaPlane(cfg.ports, clock, addresses);
+    plane = new LocalMediaPlane(cfg.ports, clock, addresses, { io });
   }
   // DTLS certificate (WebRTC): made in the background, so NG is served at once; until it exists
   // the session offers no DTLS (fingerprint() gives null).

@@ -422,6 +422,16 @@ export class LocalMediaPlane implements MediaPlane {
     return out;
   }
 
+  /** Where each socket sends and whether that is confirmed: what a media worker reports after install (not the full stats). */
+  remoteStates(ids: readonly SocketId[]): { id: SocketId; remote: Endpoint | null; confirmed: boolean }[] {
+    const out: { id: SocketId; remote: Endpoint | null; confirmed: boolean }[] = [];
+    for (const id of ids) {
+      const s = this.sockets.get(id);
+      if (s) out.push({ id, remote: s.remoteAddr === null ? null : { address: s.remoteAddr, port: s.remotePort }, confirmed: s.confirmed });
+    }
+    return out;
+  }
+
   latestPacketMs(ids: readonly SocketId[]): number {
     let last = 0;
     for (const id of ids) {

@@ -56,6 +56,8 @@ const MAX_RESPAWNS_PER_MINUTE = 5;
 export interface WorkerPlaneOptions {
   /** Called with one line when a worker dies or is respawned (the plane cannot log). */
   onNotice?: (msg: string, fields: Record<string, unknown>) => void;
+  /** Socket layer of the workers (media/udp.ts). */
+  socketIo?: 'auto' | 'native' | 'dgram';
 }
 
 /** Splits [min, max] into `count` slices of whole RTP/RTCP pairs. */
@@ -109,6 +111,7 @@ export class WorkerMediaPlane implements MediaPlane {
     const init: WorkerInit = {
       index: w.index, count: this.workers.length, range: w.range, addresses: [...this.addresses],
       idStart: w.index + 1 + this.workers.length * GENERATION_SPAN * w.generation,
+      socketIo: this.opts.socketIo ?? 'auto',
     };
     const { port1, port2 } = new MessageChannel();
     const worker = new Worker(new URL('./worker.js', import.meta.url), {

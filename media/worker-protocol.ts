@@ -9,6 +9,8 @@ export interface WorkerInit {
   idStart: number;
   range: { min: number; max: number };
   addresses: string[];
+  /** Socket layer (media/udp.ts). */
+  socketIo: 'auto' | 'native' | 'dgram';
 }
 
 export interface PortsSnapshot { address: string; free: number; total: number }

@@ -5,6 +5,7 @@ import { LocalMediaPlane } from './relay.js';
 import { CounterSlots } from './counters.js';
 import { NoPortsError } from './plane.js';
 import type { FromWorker, ToWorker, WorkerInit } from './worker-protocol.js';
+import { udpIo } from './udp.js';
 
 const { init, port } = workerData as { init: WorkerInit; port: MessagePort };
 const post = (m: FromWorker): void => port.postMessage(m);
@@ -13,7 +14,7 @@ const clock = { nowMs: Date.now() };
 const tick = setInterval(() => { clock.nowMs = Date.now(); }, 250);
 const counters = new CounterSlots(true, (index, buffer) => post({ type: 'chunk', index, buffer: buffer as SharedArrayBuffer }));
 // Ids index + 1, index + 1 + count, …: the main thread finds a socket's worker from its id alone.
-const plane = new LocalMediaPlane(init.range, clock, init.addresses, { idStart: init.idStart, idStep: init.count, counters });
+const plane = new LocalMediaPlane(init.range, clock, init.addresses, { idStart: init.idStart, idStep: init.count, counters, io: udpIo(init.socketIo) });
 plane.onEvent((ev) => post({ type: 'event', ev }));
 
 let portsDirty = false;
@@ -35,7 +36,7 @@ port.on('message', (m: ToWorker) => {
       break;
     case 'install': {
       plane.install(m.plans);
-      const states = plane.stats(m.plans.map((p) => p.id)).map((s) => ({ id: s.id, remote: s.remote, confirmed: s.confirmed }));
+      const states = plane.remoteStates(m.plans.map((p) => p.id));
       post({ type: 'state', states });
       break;
     }

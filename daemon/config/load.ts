@@ -2,8 +2,7 @@
 // The only module that reads process.env or the config file; everything else gets its slice.
 import { existsSync, readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
-import { hostname } from 'node:os';
-import { networkInterfaces } from 'node:os';
+import os, { hostname, networkInterfaces } from 'node:os';
 import { OPTIONS, SUBSYSTEM_LOG_LEVELS, type OptionSpec } from './options.js';
 
 export interface Endpoint { readonly address: string; readonly port: number }
@@ -28,6 +27,8 @@ export interface Config {
   readonly ports: { readonly min: number; readonly max: number };
   /** Media worker threads; 0 relays in the main thread. */
   readonly mediaWorkers: number;
+  /** Media socket layer (media/udp.ts). */
+  readonly socketIo: 'auto' | 'native' | 'dgram';
   /** RTPRELAY_TEST_HOOKS=1: SIGUSR2 crashes media worker 0 (integration tests only). */
   readonly testHooks: boolean;
   readonly timeouts: {
@@ -160,6 +161,14 @@ function fromEnv(env: NodeJS.ProcessEnv): Raw {
   return raw;
 }
 
+/**
+ * --media-workers=auto: one media worker per core but one (the main thread serves NG, the
+ * database and timers), and at least one, so control never waits behind packets.
+ */
+export function autoWorkers(cores = os.availableParallelism()): number {
+  return Math.max(1, Math.min(64, cores - 1));
+}
+
 function int(key: string, v: string, min: number, max: number): number {
   if (!/^-?\d+$/.test(v.trim())) throw new ConfigError(`--${key}: "${v}" is not a whole number`);
   const n = Number(v);
@@ -258,13 +267,16 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pro
     const v = get(`log-level-${s}`);
     if (v !== undefined) int(`log-level-${s}`, v, 0, 7);
   }
+  const socketIo = get('socket-io')!;
+  if (socketIo !== 'auto' && socketIo !== 'native' && socketIo !== 'dgram') throw new ConfigError(`--socket-io: "${socketIo}" is not auto, native or dgram`);
   const cfg: Config = {
     interfaces,
     listenNg: list('listen-ng').map((v) => parseEndpoint('listen-ng', v, '0.0.0.0')),
     listenTcpNg: list('listen-tcp-ng').map((v) => parseEndpoint('listen-tcp-ng', v, '0.0.0.0')),
     listenHttp: list('listen-http').map((v) => parseEndpoint('listen-http', v, '127.0.0.1')),
     ports: { min: portMin, max: portMax },
-    mediaWorkers: int('media-workers', get('media-workers')!, 0, 64),
+    mediaWorkers: get('media-workers') === 'auto' ? autoWorkers() : int('media-workers', get('media-workers')!, 0, 64),
+    socketIo,
     testHooks: env.RTPRELAY_TEST_HOOKS === '1',
     timeouts: {
       timeoutS: seconds('timeout'), silentTimeoutS: seconds('silent-timeout'), finalTimeoutS: seconds('final-timeout'),

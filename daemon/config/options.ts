@@ -37,7 +37,8 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'foreground', short: 'f', type: 'bool', default: false, help: 'accepted for rtpengine compatibility: rtprelay always runs in the foreground' },
   { key: 'pidfile', short: 'p', type: 'string', help: 'write the process id to this file' },
   { key: 'sip-source', type: 'bool', default: false, help: 'use the SIP source address (received-from) by default, not the SDP address' },
-  { key: 'media-workers', type: 'int', default: 0, help: 'media worker threads, each with its own share of the port range and its own sockets (0: relay in the main thread)' },
+  { key: 'media-workers', type: 'string', default: 'auto', help: 'media worker threads, each with its own share of the port range and its own sockets (0: relay in the main thread; auto: one per core but one, at least one)' },
+  { key: 'socket-io', type: 'string', default: 'auto', help: 'media socket layer: native (batched recvmmsg/sendto addon), dgram (node:dgram), auto (native when built)' },
   { key: 'state-dir', type: 'string', default: './state', help: 'directory for local state' },
   // Operations (rtprelay's own): database, instance identity, admin HTTP, shutdown.
   { key: 'db-url', type: 'string', help: 'database: sqlite:PATH, postgres://…, mysql://…, or none (default: sqlite under --state-dir)' },

@@ -19,8 +19,10 @@ const flag = (k: string): boolean => argv.includes(`--${k}`);
 const opt = (k: string): string | undefined => argv.find((a) => a.startsWith(`--${k}=`))?.split('=')[1];
 const quick = flag('quick');
 const cores = os.cpus().length;
-const workerModes = (opt('workers') ?? (quick ? String(cores) : `0,${cores}`)).split(',').map(Number);
-const idleCalls = Number(opt('idle-calls') ?? (quick ? 1000 : 3000));
+// The daemon's default (--media-workers=auto: one per core but one); the full run adds in-process and one per core.
+const autoWorkers = Math.max(1, cores - 1);
+const workerModes = (opt('workers') ?? (quick ? String(autoWorkers) : [...new Set([0, autoWorkers, cores])].join(','))).split(',').map(Number);
+const idleCalls = Number(opt('idle-calls') ?? (quick ? 1000 : 4000));
 const withRtpengine = !flag('no-rtpengine') && hasRtpengine();
 const jsonOut = opt('json');
 const srtpOnly = flag('srtp-only'), withSrtp = srtpOnly || !flag('no-srtp');
@@ -39,6 +41,8 @@ interface Figures {
   ngCmdPerS: number; ngP50Us: number; ngP99Us: number; ngRelayCpu: number; ngOtherCpu: number;
   rssIdleKb: number; kbPerCall: number;
   maxOtherCpu: number;
+  /** NG ping round trip while the media plane relays at 80 % of its strict rate. */
+  pingP50Us: number; pingP99Us: number; pingLoadPps: number;
 }
 
 const log = (s: string): void => { process.stdout.write(s + '\n'); };
@@ -68,6 +72,35 @@ async function memoryPerCall(t: Target, n: number): Promise<{ rssIdleKb: number;
   } finally { ng.close(); }
 }
 
+/**
+ * NG `ping` latency while rtpblast holds the media plane at `rate` packets/s: 100 pings a second,
+ * one at a time, for the whole fixed-rate run (control must never starve behind media).
+ */
+async function pingUnderLoad(t: Target, rtpblast: string, rate: number): Promise<{ p50Us: number; p99Us: number; pps: number }> {
+  const ng = new NgClient(t.ngPort);
+  const lat: number[] = [];
+  let running = true;
+  const pinger = (async () => {
+    await new Promise((r) => setTimeout(r, 1500)); // calls set up and warm-up first
+    for (let i = 0; running && i < 3000; i++) {
+      const t0 = process.hrtime.bigint();
+      const r = await ng.raw('d7:command4:pinge', undefined, 1000);
+      lat.push(r === null ? 1_000_000 : Number(process.hrtime.bigint() - t0) / 1000);
+      await new Promise((res) => setTimeout(res, 10));
+    }
+  })();
+  try {
+    const lines = await runTool(rtpblast, ['--ng', `127.0.0.1:${t.ngPort}`, '--rate', String(Math.round(rate)), '--duration', quick ? '6' : '12',
+      '--pid', String(t.pid), '--max-seconds', '60', '--quiet-wait', '5', '--lport-base', '50000'], tmpFile('rtpblast-ping.jsonl'), 90, false);
+    const r = lines.find((l) => l.kind === 'result') ?? {};
+    running = false;
+    await pinger;
+    lat.sort((a, b) => a - b);
+    const q = (p: number): number => lat.length ? lat[Math.min(lat.length - 1, Math.floor(p * lat.length))]! : 0;
+    return { p50Us: q(0.5), p99Us: q(0.99), pps: r.loss_relayed_pps ?? r.strict_relayed_pps ?? 0 };
+  } finally { running = false; ng.close(); }
+}
+
 async function measure(start: () => Promise<Target>, tools: { ngload: string; rtpblast: string }): Promise<Figures> {
   const t = await start();
   log(`\n== ${t.name}, pid ${t.pid}`);
@@ -83,7 +116,10 @@ async function measure(start: () => Promise<Target>, tools: { ngload: string; rt
     tmpFile('rtpblast.jsonl'), quick ? 120 : 300, true);
     const r = blast.find((l) => l.kind === 'result') ?? {};
     const steps = blast.filter((l) => l.kind === 'step');
+    const ping = (r.strict_relayed_pps ?? 0) > 0 ? await pingUnderLoad(t, tools.rtpblast, 0.8 * r.strict_relayed_pps) : { p50Us: 0, p99Us: 0, pps: 0 };
+    log(`NG ping under media load (${ping.pps.toFixed(0)} pps, 80 % of the strict rate): p50 ${ping.p50Us.toFixed(0)} us, p99 ${ping.p99Us.toFixed(0)} us`);
     return {
+      pingP50Us: ping.p50Us, pingP99Us: ping.p99Us, pingLoadPps: ping.pps,
       name: t.name,
       strictPps: r.strict_relayed_pps ?? 0, strictP50Us: r.strict_lat_p50_us ?? 0, strictP99Us: r.strict_lat_p99_us ?? 0,
       strictRelayCpu: r.strict_relay_cpu_pct ?? 0, strictOtherCpu: r.strict_other_cpu_pct ?? 0,
@@ -96,9 +132,9 @@ async function measure(start: () => Promise<Target>, tools: { ngload: string; rt
 }
 
 function table(rows: Figures[]): string {
-  const head = ['relay', 'strict pps', 'p50 us', 'p99 us', 'relay%', 'oth%', 'loss-only pps', 'NG cmd/s', 'NG p50 us', 'NG p99 us', 'KiB/call', 'max oth%'];
+  const head = ['relay', 'strict pps', 'p50 us', 'p99 us', 'relay%', 'oth%', 'loss-only pps', 'NG cmd/s', 'NG p50 us', 'NG p99 us', 'ping p99 us @80%', 'KiB/call', 'max oth%'];
   const body = rows.map((f) => [f.name, f.strictPps.toFixed(0), f.strictP50Us.toFixed(0), f.strictP99Us.toFixed(0), f.strictRelayCpu.toFixed(0),
-    f.strictOtherCpu.toFixed(0), f.lossOnlyPps.toFixed(0), f.ngCmdPerS.toFixed(0), String(f.ngP50Us), String(f.ngP99Us), f.kbPerCall.toFixed(1),
+    f.strictOtherCpu.toFixed(0), f.lossOnlyPps.toFixed(0), f.ngCmdPerS.toFixed(0), String(f.ngP50Us), String(f.ngP99Us), f.pingP99Us.toFixed(0), f.kbPerCall.toFixed(1),
     f.maxOtherCpu.toFixed(0)]);
   const w = head.map((h, i) => Math.max(h.length, ...body.map((r) => r[i]!.length)));
   return [head, ...body].map((r) => r.map((c, i) => (i === 0 ? c.padEnd(w[i]!) : c.padStart(w[i]!))).join('  ')).join('\n');

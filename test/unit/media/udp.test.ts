@@ -1,0 +1,129 @@
+// The media socket layer (media/udp.ts): the native batched addon and the node:dgram fallback
+// behave the same through the one interface. Real sockets on 127.0.0.1 and ::1.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import dgram from 'node:dgram';
+import { dgramIo, ipv4ToInt, udpIo, type UdpIo, type UdpSocket } from '../../../media/udp.js';
+import { freeUdpPort, until } from '../../support/net.js';
+
+test('ipv4ToInt parses dotted quads and refuses anything else', () => {
+  assert.equal(ipv4ToInt('127.0.0.1'), 0x7f000001);
+  assert.equal(ipv4ToInt('255.255.255.255'), 0xffffffff);
+  assert.equal(ipv4ToInt('0.0.0.0'), 0);
+  for (const bad of ['', '1.2.3', '1.2.3.4.5', '256.0.0.1', '1..2.3', '::1', '1.2.3.4 ', 'a.b.c.d', '1.2.3.1000']) {
+    assert.equal(ipv4ToInt(bad), -1, bad);
+  }
+});
+
+test('the native layer is built here (CI builds it with npm ci); RTPRELAY_SOCKET_IO=dgram selects the fallback', () => {
+  assert.equal(udpIo('native').kind, 'native');
+  assert.equal(udpIo('dgram').kind, 'dgram');
+  const before = process.env.RTPRELAY_SOCKET_IO;
+  process.env.RTPRELAY_SOCKET_IO = 'dgram';
+  try { assert.equal(udpIo().kind, 'dgram'); } finally {
+    if (before === undefined) delete process.env.RTPRELAY_SOCKET_IO; else process.env.RTPRELAY_SOCKET_IO = before;
+  }
+});
+
+interface Got { data: Buffer; address: string; port: number }
+
+async function open(io: UdpIo, address: string, port: number, got: Got[], errors: { n: number }): Promise<UdpSocket> {
+  // The handler copies: a native view is only valid during the call.
+  return io.bind(address, port, (buf, a, p) => got.push({ data: Buffer.from(buf), address: a, port: p }), () => { errors.n++; });
+}
+
+function peer(type: 'udp4' | 'udp6', address: string): Promise<dgram.Socket> {
+  const s = dgram.createSocket(type);
+  return new Promise((r) => s.bind(0, address, () => r(s)));
+}
+
+for (const io of [udpIo('native'), dgramIo]) {
+  test(`${io.kind}: receive from and send to IPv4 and IPv6 peers, source address and port as strings`, async (t) => {
+    for (const [type, address] of [['udp4', '127.0.0.1'], ['udp6', '::1']] as const) {
+      const got: Got[] = [], errors = { n: 0 };
+      const s = await open(io, address, await freeUdpPort(), got, errors);
+      const p = await peer(type, address);
+      t.after(() => { p.close(); void s.close(); });
+      const local = await localPortOf(io, s, address, p, got);
+      // Several datagrams in one burst arrive in order, each whole, with the sender's address.
+      for (let i = 0; i < 20; i++) p.send(Buffer.from([0x80, i, 1, 2, 3]), local, address);
+      await until(() => got.length >= 21, `${type} burst`);
+      assert.deepEqual(got.slice(1).map((g) => g.data[1]), Array.from({ length: 20 }, (_, i) => i));
+      assert.equal(got[1]!.address, address);
+      assert.equal(got[1]!.port, p.address().port);
+      const back = new Promise<Buffer>((r) => p.once('message', (m) => r(m)));
+      const out = Buffer.from('reply');
+      s.send(out, p.address().port, address);
+      assert.deepEqual(await back, Buffer.from('reply'));
+      assert.equal(errors.n, 0);
+    }
+  });
+
+  test(`${io.kind}: a taken port fails with EADDRINUSE; a closed socket's port binds again at once`, async () => {
+    const port = await freeUdpPort();
+    const got: Got[] = [], errors = { n: 0 };
+    const a = await open(io, '127.0.0.1', port, got, errors);
+    await assert.rejects(open(io, '127.0.0.1', port, got, errors), (e: NodeJS.ErrnoException) => e.code === 'EADDRINUSE');
+    await a.close();
+    const b = await open(io, '127.0.0.1', port, got, errors);
+    await b.close();
+  });
+
+  test(`${io.kind}: a send to an unparseable or unreachable address is counted, never thrown`, async () => {
+    const got: Got[] = [], errors = { n: 0 };
+    const s = await open(io, '127.0.0.1', await freeUdpPort(), got, errors);
+    try {
+      s.send(Buffer.from('x'), 9, 'not-an-address');
+      await until(() => errors.n >= 1, 'an error count');
+    } finally { await s.close(); }
+  });
+}
+
+test('native: datagrams for many sockets in one batch reach each socket\'s own handler; a datagram larger than a slot is an error', async (t) => {
+  const io = udpIo('native');
+  const p = await peer('udp4', '127.0.0.1');
+  const socks: { s: UdpSocket; port: number; got: Got[]; errors: { n: number } }[] = [];
+  t.after(async () => { p.close(); for (const x of socks) await x.s.close(); });
+  for (let i = 0; i < 40; i++) {
+    const port = await freeUdpPort();
+    const got: Got[] = [], errors = { n: 0 };
+    try { socks.push({ s: await open(io, '127.0.0.1', port, got, errors), port, got, errors }); } catch { /* raced: skip */ }
+  }
+  for (let round = 0; round < 3; round++) for (const [i, x] of socks.entries()) p.send(Buffer.from([i, round]), x.port, '127.0.0.1');
+  await until(() => socks.every((x) => x.got.length === 3), 'three datagrams on every socket');
+  for (const [i, x] of socks.entries()) assert.deepEqual(x.got.map((g) => [...g.data]), [[i, 0], [i, 1], [i, 2]]);
+  p.send(Buffer.alloc(5000, 1), socks[0]!.port, '127.0.0.1');
+  await until(() => socks[0]!.errors.n === 1, 'the oversized datagram counted');
+  assert.equal(socks[0]!.got.length, 3);
+});
+
+test('native: a socket closed while datagrams for it wait is silent; its descriptor reused by a new socket gets only its own', async (t) => {
+  const io = udpIo('native');
+  const p = await peer('udp4', '127.0.0.1');
+  t.after(() => p.close());
+  const port = await freeUdpPort();
+  const first: Got[] = [], errors = { n: 0 };
+  const a = await open(io, '127.0.0.1', port, first, errors);
+  // Once the send callback ran, loopback has queued the datagram on the socket: close before it is read.
+  await new Promise<void>((r) => p.send(Buffer.from('old'), port, '127.0.0.1', () => r()));
+  await a.close();
+  const second: Got[] = [];
+  const b = await open(io, '127.0.0.1', port, second, errors);
+  t.after(() => b.close());
+  p.send(Buffer.from('new'), port, '127.0.0.1');
+  await until(() => second.length >= 1, 'the new socket hears its datagram');
+  assert.equal(first.length, 0);
+  assert.equal(second.length, 1);
+  assert.equal(second[0]!.data.toString(), 'new');
+});
+
+/** Sends one datagram to learn that the socket works; returns its port. */
+async function localPortOf(io: UdpIo, s: UdpSocket, address: string, p: dgram.Socket, got: Got[]): Promise<number> {
+  // The socket does not expose its port: ask the peer to reply to where our send came from.
+  const seen = new Promise<number>((r) => p.once('message', (_m, rinfo) => r(rinfo.port)));
+  s.send(Buffer.from('hello'), p.address().port, address);
+  const port = await seen;
+  p.send(Buffer.from('first'), port, address);
+  await until(() => got.length >= 1, `${io.kind} first datagram`);
+  return port;
+}
