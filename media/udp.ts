@@ -7,8 +7,8 @@
 //   RTPRELAY_SOCKET_IO=dgram; the same tests run against both.
 // Imports nothing of ours.
 import dgram from 'node:dgram';
-import { createRequire } from 'node:module';
 import { isIP } from 'node:net';
+import { nativeAddon } from './native-addon.js';
 
 /** Called once per datagram. `buf` is only valid until the handler returns (native: a view of the arena). */
 export type PacketHandler = (buf: Buffer, address: string, port: number) => void;
@@ -204,13 +204,8 @@ function loadNative(): NativeIo | null {
   nativeIo = null;
   if (process.platform !== 'linux') return null;
   try {
-    // dist/media/udp.js and media/udp.ts both sit two levels below the project root.
-    const require = createRequire(import.meta.url);
-    let addon: Addon | null = null;
-    for (const p of ['../../media/native/build/Release/rtprelay_udp.node', '../media/native/build/Release/rtprelay_udp.node']) {
-      try { addon = require(p) as Addon; break; } catch { /* next */ }
-    }
-    if (addon !== null) nativeIo = new NativeIo(addon);
+    const addon = nativeAddon();
+    if (addon !== null) nativeIo = new NativeIo(addon as unknown as Addon);
   } catch { nativeIo = null; }
   return nativeIo;
 }

@@ -1,8 +1,8 @@
 {
   "targets": [
     {
-      "target_name": "rtprelay_udp",
-      "sources": ["udp.c"],
+      "target_name": "rtprelay_native",
+      "sources": ["udp.c", "srtp.c"],
       "cflags": ["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"],
       "defines": ["NAPI_VERSION=8"]
     }

@@ -1,4 +1,4 @@
-// rtprelay's batched UDP I/O for the media plane (Linux): non-blocking sockets bound and closed
+// rtprelay's native addon (module init here; SRTP primitives in srtp.c). Batched UDP I/O for the media plane (Linux): non-blocking sockets bound and closed
 // synchronously, one epoll set per JavaScript thread watched by a single libuv poll handle, and
 // recvmmsg() into one arena that JavaScript reads in place. One call into JavaScript carries up
 // to MAX_BATCH datagrams from any number of sockets; sends are synchronous sendto() calls, so the
@@ -28,6 +28,8 @@
 
 #include <node_api.h>
 #include <uv.h>
+
+napi_value srtp_init(napi_env env, napi_value exports); // srtp.c
 
 #define MAX_BATCH 64
 #define PER_FD 16
@@ -387,5 +389,5 @@ NAPI_MODULE_INIT() {
       {"send6", NULL, js_send6, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
-  return exports;
+  return srtp_init(env, exports);
 }

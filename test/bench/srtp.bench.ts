@@ -1,8 +1,10 @@
 // Run by hand: node dist/test/bench/srtp.bench.js
-// Prints SRTP protect+unprotect pairs per second, ours against werift-rtp, for 172-byte RTP.
+// Prints SRTP protect+unprotect pairs per second for 172-byte RTP: ours with the native addon's
+// primitives, ours on node:crypto alone (the fallback), and werift-rtp.
 import { randomBytes } from 'node:crypto';
 import werift from 'werift-rtp';
 import { createSrtpContext } from '../../media/srtp/context.js';
+import { srtpCryptoKind } from '../../media/srtp/native.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 2);
 
@@ -40,10 +42,16 @@ function rate(name: string, pair: (p: Buffer) => void): number {
 
 for (const [suite, profile, saltLen] of [['AES_CM_128_HMAC_SHA1_80', 1, 14], ['AEAD_AES_128_GCM', 7, 12]] as const) {
   const key = randomBytes(16), salt = randomBytes(saltLen);
-  const tx = createSrtpContext(suite, key, salt), rx = createSrtpContext(suite, key, salt);
-  rate(`rtprelay ${suite}`, (p) => {
-    if (rx.unprotectRtp(tx.protectRtp(p)!) === null) throw new Error('round trip failed');
-  });
+  for (const impl of ['native', 'js'] as const) {
+    process.env.RTPRELAY_SRTP_CRYPTO = impl;
+    const kind = srtpCryptoKind();
+    if (impl === 'native' && kind !== 'native') continue; // addon not built
+    const tx = createSrtpContext(suite, key, salt), rx = createSrtpContext(suite, key, salt);
+    rate(`rtprelay (${kind}) ${suite}`, (p) => {
+      if (rx.unprotectRtp(tx.protectRtp(p)!) === null) throw new Error('round trip failed');
+    });
+  }
+  delete process.env.RTPRELAY_SRTP_CRYPTO;
   const s = new werift.SrtpSession({
     keys: { localMasterKey: key, localMasterSalt: salt, remoteMasterKey: key, remoteMasterSalt: salt }, profile,
   });

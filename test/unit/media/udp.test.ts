@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
 import { dgramIo, ipv4ToInt, udpIo, type UdpIo, type UdpSocket } from '../../../media/udp.js';
+import { srtpCryptoKind } from '../../../media/srtp/native.js';
 import { freeUdpPort, until } from '../../support/net.js';
 
 test('ipv4ToInt parses dotted quads and refuses anything else', () => {
@@ -15,8 +16,10 @@ test('ipv4ToInt parses dotted quads and refuses anything else', () => {
   }
 });
 
-test('the native layer is built here (CI builds it with npm ci); RTPRELAY_SOCKET_IO=dgram selects the fallback', () => {
+test('the native addon is built here (CI builds it with npm ci); RTPRELAY_SOCKET_IO=dgram and RTPRELAY_SRTP_CRYPTO=js select the fallbacks', () => {
   assert.equal(udpIo('native').kind, 'native');
+  const crypto = process.env.RTPRELAY_SRTP_CRYPTO;
+  assert.equal(srtpCryptoKind(), crypto === 'js' ? 'node:crypto' : 'native');
   assert.equal(udpIo('dgram').kind, 'dgram');
   const before = process.env.RTPRELAY_SOCKET_IO;
   process.env.RTPRELAY_SOCKET_IO = 'dgram';

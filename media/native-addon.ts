@@ -1,0 +1,18 @@
+// Loads rtprelay's native addon (media/native: batched UDP I/O and SRTP primitives) once per
+// thread; null when it was not built (no compiler at install time, another OS), in which case
+// media/udp.ts and media/srtp/native.ts fall back to node:dgram and node:crypto. Imports nothing of ours.
+import { createRequire } from 'node:module';
+
+let addon: Record<string, unknown> | null | undefined;
+
+export function nativeAddon(): Record<string, unknown> | null {
+  if (addon !== undefined) return addon;
+  addon = null;
+  if (process.platform !== 'linux') return null;
+  const require = createRequire(import.meta.url);
+  // dist/media/native-addon.js and media/native-addon.ts: the project root is two or one level up.
+  for (const p of ['../../media/native/build/Release/rtprelay_native.node', '../media/native/build/Release/rtprelay_native.node']) {
+    try { addon = require(p) as Record<string, unknown>; break; } catch { /* next */ }
+  }
+  return addon;
+}
