@@ -1,5 +1,6 @@
 // Prometheus metrics. Figures are read from the session core when scraped (no per-packet work);
 // NG latency is observed per command through `observeNg`.
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import client from 'prom-client';
 import type { CallTable } from '../daemon/session/call-table.js';
 import type { Instance } from '../daemon/instance.js';
@@ -15,6 +16,7 @@ export interface MetricsSources {
 }
 
 const STATES = ['active', 'draining', 'drained', 'disabled'] as const;
+const ELD_RESOLUTION_MS = 1;
 
 export class Metrics {
   readonly registry = new client.Registry();
@@ -23,6 +25,22 @@ export class Metrics {
   constructor(src: MetricsSources) {
     const r = this.registry;
     client.collectDefaultMetrics({ register: r, prefix: 'rtprelay_process_' });
+    // prom-client's eventloop_lag figures are whole timer intervals at a 10 ms resolution, so an
+    // idle process shows ~10 ms. This one samples every millisecond and reports how late each
+    // sample came (the interval less the millisecond), since the previous scrape.
+    const eld = monitorEventLoopDelay({ resolution: ELD_RESOLUTION_MS });
+    eld.enable();
+    new client.Gauge({ name: 'rtprelay_eventloop_delay_seconds', help: 'Main-thread event-loop delay since the previous scrape (1 ms sampling)',
+      registers: [r], labelNames: ['quantile'],
+      collect() {
+        const late = (ns: number): number => Math.max(0, ns / 1e9 - ELD_RESOLUTION_MS / 1000);
+        if (eld.count > 0) {
+          this.set({ quantile: '0.5' }, late(eld.percentile(50)));
+          this.set({ quantile: '0.99' }, late(eld.percentile(99)));
+          this.set({ quantile: '1' }, late(eld.max));
+        }
+        eld.reset();
+      } });
     new client.Gauge({ name: 'rtprelay_calls', help: 'Calls in the table (live and awaiting delayed delete)', registers: [r], labelNames: ['state'],
       collect() { const t = src.table.totals(); this.set({ state: 'live' }, t.current - t.deleting); this.set({ state: 'deleting' }, t.deleting); } });
     new client.Counter({ name: 'rtprelay_calls_created_total', help: 'Calls created', registers: [r],

@@ -35,7 +35,10 @@ const log = (s: string): void => { process.stdout.write(s + '\n'); };
 async function scrape(): Promise<{ heap: number; lagP99: number }> {
   const text = await (await fetch(`http://127.0.0.1:${HTTP_PORT}/metrics`)).text();
   const get = (name: string): number => Number(new RegExp(`^${name} (\\S+)`, 'm').exec(text)?.[1] ?? NaN);
-  return { heap: get('rtprelay_process_nodejs_heap_size_used_bytes'), lagP99: get('rtprelay_process_nodejs_eventloop_lag_p99_seconds') * 1000 };
+  // rtprelay_eventloop_delay_seconds: how late 1-ms samples came (prom-client's own lag figure is a
+  // whole 10-ms interval, so never under 10 ms).
+  const lag = Number(/^rtprelay_eventloop_delay_seconds\{quantile="0\.99"\} (\S+)/m.exec(text)?.[1] ?? NaN);
+  return { heap: get('rtprelay_process_nodejs_heap_size_used_bytes'), lagP99: lag * 1000 };
 }
 
 async function main(): Promise<void> {

@@ -67,6 +67,10 @@ test('JSON API, metrics and rtprelay-ctl show a live call; terminate ends it', a
   assert.match(metrics.type ?? '', /text\/plain/);
   assert.match(metrics.text, /^rtprelay_calls\{state="live"\} 1$/m);
   assert.match(metrics.text, /^rtprelay_packets_total\{kind="rtp"\} 4$/m);
+  // How late the 1-ms event-loop samples came (the soak's check reads it; no timing asserted here).
+  const late = /^rtprelay_eventloop_delay_seconds\{quantile="0\.99"\} (\S+)$/m.exec(metrics.text);
+  assert.ok(late, 'event-loop delay p99 exported');
+  assert.ok(Number(late[1]) >= 0, `event-loop delay p99 ${late[1]} s`);
   assert.match(metrics.text, /^rtprelay_ng_commands_total\{command="offer",result="ok"\} 1$/m);
   assert.match(metrics.text, /^rtprelay_ng_latency_seconds_count\{command="answer"\} 1$/m);
   assert.match(metrics.text, /^rtprelay_ports_free\{address="127.0.0.1"\} \d+$/m);
