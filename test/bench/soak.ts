@@ -53,14 +53,14 @@ async function main(): Promise<void> {
     const began = Date.now();
     const endAt = began + durationS * 1000;
     const blast = runTool(tools.rtpblast, ['--ng', `127.0.0.1:${t.ngPort}`, '--calls', String(blastCalls), '--duration', String(durationS - 15),
-      '--warmup', '2', '--pid', String(t.pid), '--quiet-wait', '0', '--noise-retries', '0', '--max-seconds', String(durationS + 60)],
+      '--warmup', '2', '--pid', String(t.pid), '--quiet-wait', '0', '--noise-retries', '0', '--no-confirm', '--max-seconds', String(durationS + 60)],
     tmpFile('soak-blast.jsonl'), durationS + 90, false);
     // The SRTP share: its own rtpblast, local ports clear of the plain one's (2 per call from 44000).
     const srtpBlast = srtpCalls > 0 ? buildSrtpBlast() : null;
     if (srtpBlast?.rtpblast === null) log(`SRTP share skipped: ${srtpBlast.why}`);
     const srtp = srtpBlast?.rtpblast ? runTool(srtpBlast.rtpblast, ['--ng', `127.0.0.1:${t.ngPort}`, '--srtp', '--calls', String(srtpCalls),
       '--duration', String(durationS - 15), '--warmup', '2', '--lport-base', String(44000 + 2 * blastCalls + 100), '--pid', String(t.pid),
-      '--quiet-wait', '0', '--noise-retries', '0', '--max-seconds', String(durationS + 60), '--label', 'soak-srtp'],
+      '--quiet-wait', '0', '--noise-retries', '0', '--no-confirm', '--max-seconds', String(durationS + 60), '--label', 'soak-srtp'],
     tmpFile('soak-srtp.jsonl'), durationS + 90, false) : null;
     let ngFailed = 0, ngCommands = 0, started = 0, ended = 0, srtpChurn = 0;
     const live: { id: string; endMs: number }[] = [];
