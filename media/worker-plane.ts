@@ -134,7 +134,7 @@ export class WorkerMediaPlane implements MediaPlane {
         }
         this.onMessage(w, m);
       };
-      port1.on('message', (m: FromWorker) => w.handle(m));
+      port1.on('message', (m: FromWorker) => this.receive(w, m));
       worker.on('error', (err) => { w.failure = err.message; });
       worker.on('exit', (code) => {
         if (w.worker !== worker) return;
@@ -153,7 +153,7 @@ export class WorkerMediaPlane implements MediaPlane {
   private drain(w: WorkerSlot): void {
     const port = w.port;
     if (!port) return;
-    for (let r = receiveMessageOnPort(port); r !== undefined; r = receiveMessageOnPort(port)) w.handle(r.message as FromWorker);
+    for (let r = receiveMessageOnPort(port); r !== undefined; r = receiveMessageOnPort(port)) this.receive(w, r.message as FromWorker);
   }
 
   private drainAll(): void {
@@ -253,8 +253,17 @@ export class WorkerMediaPlane implements MediaPlane {
     );
   }
 
+  /**
+   * At once, not batched per turn: a plan must reach the worker before the NG reply that
+   * announces its ports reaches the proxy (a phone may send its first packet right then).
+   */
   private post(w: WorkerSlot, m: ToWorker): void {
     w.port?.postMessage(m);
+  }
+
+  private receive(w: WorkerSlot, m: FromWorker): void {
+    if (m.type === 'batch') for (const x of m.msgs) w.handle(x);
+    else w.handle(m);
   }
 
   private emit(ev: PlaneEvent): void {

@@ -34,6 +34,8 @@ export type ToWorker =
 export interface SlotRef { chunk: number; index: number }
 
 export type FromWorker =
+  /** Several messages posted in one event-loop turn of the worker, in order (one postMessage instead of many). */
+  | { type: 'batch'; msgs: FromWorker[] }
   | { type: 'ready'; ports: PortsSnapshot[] }
   | { type: 'chunk'; index: number; buffer: SharedArrayBuffer }
   | { type: 'opened'; req: number; pair: OpenedPair; slots: [SlotRef, SlotRef]; ports: PortsSnapshot[] }

@@ -8,7 +8,16 @@ import type { FromWorker, ToWorker, WorkerInit } from './worker-protocol.js';
 import { udpIo } from './udp.js';
 
 const { init, port } = workerData as { init: WorkerInit; port: MessagePort };
-const post = (m: FromWorker): void => port.postMessage(m);
+// What the worker says in one event-loop turn leaves as one message (see worker-protocol's batch).
+let outbox: FromWorker[] = [];
+const flush = (): void => {
+  const msgs = outbox;
+  outbox = [];
+  port.postMessage(msgs.length === 1 ? msgs[0]! : { type: 'batch', msgs });
+};
+const post = (m: FromWorker): void => {
+  if (outbox.push(m) === 1) setImmediate(flush);
+};
 
 const clock = { nowMs: Date.now() };
 const tick = setInterval(() => { clock.nowMs = Date.now(); }, 250);
@@ -24,7 +33,9 @@ const portsLater = (): void => {
   setImmediate(() => { portsDirty = false; post({ type: 'ports', ports: plane.ports() }); });
 };
 
-port.on('message', (m: ToWorker) => {
+port.on('message', handle);
+
+function handle(m: ToWorker): void {
   switch (m.op) {
     case 'open':
       plane.openPair(m.address).then((pair) => {
@@ -61,7 +72,8 @@ port.on('message', (m: ToWorker) => {
       setImmediate(() => { throw new Error('media worker crash requested (test hook)'); });
       break;
   }
-});
+}
+
 
 // SRTP failure counts and ICE/DTLS states for the main thread's stats(), once a second when changed.
 let lastSec = '';
