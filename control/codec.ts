@@ -123,7 +123,11 @@ function build(buf: Buffer, pos: { i: number }): NgValue {
     const out: NgValue[] | NgDict = c === L ? [] : Object.create(null) as NgDict;
     while (pos.i < buf.length && buf[pos.i] !== E) {
       if (Array.isArray(out)) { out.push(build(buf, pos)); continue; }
-      const k = (build(buf, pos) as Buffer).toString('utf8');
+      // A key straight to its string (no Buffer for it): keys are strings, as `scan` checked.
+      const colon = buf.indexOf(COLON, pos.i);
+      const end = colon + 1 + decimal(buf, pos.i, colon);
+      const k = (buf as unknown as { utf8Slice(from: number, to: number): string }).utf8Slice(colon + 1, end);
+      pos.i = end;
       const v = build(buf, pos);
       if (!(k in out)) out[k] = v; // rtpengine keeps the first of duplicate keys
     }
@@ -194,32 +198,42 @@ function fromJson(v: unknown): NgValue {
 }
 
 /**
- * Bencode with dictionary keys in insertion order (rtpengine's reply order), strings as UTF-8.
- * Built as one latin1 string (one char per output byte) and converted once: a delete reply
- * (formatCall's nested dict) took 103 µs with one Buffer per token and Buffer.concat, 41 µs
- * written in place into a sized buffer, 15-24 µs this way (micro-benchmark on the busy 2-core VM).
+ * Bencode with dictionary keys in insertion order (rtpengine's reply order), strings as UTF-8;
+ * `cookie` (a reply's) goes first, with its space. Built as one latin1 string (one char per
+ * output byte) and converted once: a delete reply (formatCall's nested dict) took 103 µs with one
+ * Buffer per token and Buffer.concat, 41 µs written in place into a sized buffer, 15-24 µs this
+ * way (micro-benchmark on the busy 2-core VM). The cookie in the same string saves the reply's
+ * Buffer.concat (a second copy of every reply).
  */
-export function encodeBencode(v: NgValue): Buffer {
-  return Buffer.from(bencodeText(v), 'latin1');
+export function encodeBencode(v: NgValue, cookie?: Buffer): Buffer {
+  const text = bencodeText(v);
+  return Buffer.from(cookie === undefined ? text : latin1(cookie) + ' ' + text, 'latin1');
 }
 
 const ASCII = /^[\x00-\x7f]*$/;
+/** Buffer's own latin1Slice: toString('latin1') looks the encoding up by name on every call. */
+const latin1 = (b: Buffer): string => (b as unknown as { latin1Slice(from: number, to: number): string }).latin1Slice(0, b.length);
+
+/** Whether a string is all ASCII (its UTF-8 and Latin-1 bytes are then the same). */
+export function isAscii(s: string): boolean {
+  return ASCII.test(s);
+}
 
 function bencodeText(x: NgValue): string {
   if (typeof x === 'number') return `i${Number.isFinite(x) ? Math.trunc(x) : 0}e`;
   if (typeof x === 'string') {
     if (ASCII.test(x)) return `${x.length}:${x}`;
     const b = Buffer.from(x, 'utf8');
-    return `${b.length}:${b.toString('latin1')}`;
+    return `${b.length}:${latin1(b)}`;
   }
-  if (Buffer.isBuffer(x)) return `${x.length}:${x.toString('latin1')}`;
+  if (Buffer.isBuffer(x)) return `${x.length}:${latin1(x)}`;
   let s: string;
   if (Array.isArray(x)) {
     s = 'l';
-    for (const y of x) s += bencodeText(y);
+    for (let i = 0; i < x.length; i++) s += bencodeText(x[i]!);
   } else {
     s = 'd';
-    for (const k of Object.keys(x)) s += bencodeText(k) + bencodeText(x[k]!);
+    for (const k in x) s += bencodeText(k) + bencodeText(x[k]!);
   }
   return s + 'e';
 }
