@@ -275,11 +275,11 @@ function writeBytes(b: Buffer): void {
 
 function writeValue(x: NgValue): void {
   if (typeof x === 'number') {
-    room(24);
+    // String(n) as the string encoder wrote it (so -0 is "0", and 1e21 is "1e+21" as before).
+    const digits = String(Number.isFinite(x) ? Math.trunc(x) : 0);
+    room(digits.length + 2);
     scratch[pos++] = I;
-    const n = Number.isFinite(x) ? Math.trunc(x) : 0;
-    // `${n}` as the string encoder wrote it (so -0 is "0", and 1e21 is "1e+21" as before).
-    writeAscii(String(n));
+    writeAscii(digits);
     scratch[pos++] = E;
   } else if (typeof x === 'string') {
     writeString(x);
