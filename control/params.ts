@@ -3,7 +3,7 @@
 import type { DeleteOptions, OfferAnswerOptions, QueryOptions, WebrtcOptions } from '../daemon/session/model.js';
 import type { RecordingOptions } from '../daemon/session/model.js';
 import type { IceMode } from '../daemon/session/rewrite.js';
-import type { NgDict, NgValue } from './codec.js';
+import { isAscii, type NgDict, type NgValue } from './codec.js';
 import { NgError } from './errors.js';
 
 /**
@@ -12,11 +12,18 @@ import { NgError } from './errors.js';
  */
 export function normalizeKeys(dict: NgDict): Map<string, NgValue> {
   const m = new Map<string, NgValue>();
-  for (const [k, v] of Object.entries(dict)) {
-    const key = k.toLowerCase().replace(/[ _]/g, '-');
-    if (!m.has(key)) m.set(key, v); // the first spelling wins, as the first of duplicate keys does
+  for (const k in dict) {
+    const key = normalKey(k);
+    if (!m.has(key)) m.set(key, dict[k]!); // the first spelling wins, as the first of duplicate keys does
   }
   return m;
+}
+
+/** Keys already in normal form, as proxies send them: toLowerCase + replace cost ~1.5 µs per command. */
+const NORMAL = /^[a-z0-9-]*$/;
+
+function normalKey(k: string): string {
+  return NORMAL.test(k) ? k : k.toLowerCase().replace(/[ _]/g, '-');
 }
 
 export class Params {
@@ -47,7 +54,9 @@ export class Params {
 
   /** `text()`'s inverse for a reply: bytes if the request sent bytes under `key`. */
   bytesOut(key: string, s: string): NgValue {
-    return Buffer.isBuffer(this.keys.get(key)) ? Buffer.from(s, 'latin1') : s;
+    // An ASCII string encodes to the same bytes as its Latin-1 Buffer (bencode and JSON alike),
+    // without two copies of the SDP (Buffer.from here, latin1 back in the encoder).
+    return Buffer.isBuffer(this.keys.get(key)) && !isAscii(s) ? Buffer.from(s, 'latin1') : s;
   }
 
   int(key: string): number | null {

@@ -205,6 +205,12 @@ export interface MediaPlane {
    * full stats() of 900 calls took 8-20 ms there, a stall every NG command waited behind.
    */
   latestPacketMs?(ids: readonly SocketId[]): number;
+  /**
+   * Packets, bytes and errors of each socket at out[3i], out[3i+1], out[3i+2] (left as they are
+   * for a socket it does not know), and how many it knows: the once-a-second packet total and the
+   * metrics, without stats()' objects (7.6 ms for 1000 calls, 18 ms for 3000, on the main thread).
+   */
+  socketCounters?(ids: readonly SocketId[], out: Float64Array): number;
   /** Free and total port pairs per local address. */
   ports(): { address: string; free: number; total: number }[];
   onEvent(listener: (ev: PlaneEvent) => void): void;

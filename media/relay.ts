@@ -441,6 +441,18 @@ export class LocalMediaPlane implements MediaPlane {
     return last;
   }
 
+  socketCounters(ids: readonly SocketId[], out: Float64Array): number {
+    let known = 0;
+    for (let i = 0; i < ids.length; i++) {
+      const s = this.sockets.get(ids[i]!);
+      if (s === undefined) continue;
+      const c = s.c;
+      out[3 * i] = c[C_PACKETS]!; out[3 * i + 1] = c[C_BYTES]!; out[3 * i + 2] = c[C_ERRORS]!;
+      known++;
+    }
+    return known;
+  }
+
   /** Where a socket's counters live (a media worker tells the main thread). */
   slotOf(id: SocketId): { chunk: number; index: number } | null {
     const s = this.sockets.get(id);

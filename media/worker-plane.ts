@@ -370,6 +370,20 @@ export class WorkerMediaPlane implements MediaPlane {
     return last;
   }
 
+  /** stats()' counters alone: drained as stats() is (the same sockets are known), no objects. */
+  socketCounters(ids: readonly SocketId[], out: Float64Array): number {
+    this.drainAll();
+    let known = 0;
+    for (let i = 0; i < ids.length; i++) {
+      const s = this.sockets.get(ids[i]!);
+      if (s === undefined) continue;
+      const c = s.view;
+      out[3 * i] = c[C_PACKETS]!; out[3 * i + 1] = c[C_BYTES]!; out[3 * i + 2] = c[C_ERRORS]!;
+      known++;
+    }
+    return known;
+  }
+
   stats(ids: readonly SocketId[]): SocketStats[] {
     this.drainAll();
     const out: SocketStats[] = [];

@@ -6,7 +6,7 @@ import type { BundleRoute, MediaPlane, SocketIce, SocketPlan } from '../../media
 import { NoPortsError } from '../../media/plane.js';
 import { SessionError } from './errors.js';
 import type { Call, LocalPair, MediaState, OfferAnswerOptions, Participant } from './model.js';
-import { attrName, attrValue, mediaInfo, parseSdp, serializeSdp, type Direction, type MediaInfo, type SdpDoc, type SdpLine } from './sdp.js';
+import { attrName, attrValue, MAX_SDP_BYTES, mediaInfo, parseSdp, serializeSdp, type Direction, type MediaInfo, type SdpDoc, type SdpLine } from './sdp.js';
 import { randomAlnum, rewriteSdp, type MediaTarget, type RewritePlan } from './rewrite.js';
 import {
   bundleGroupLines, bundleMembers, bundleOwnerOf, clockRatesOf, inheritTransport, isBundleMember, joinBundle, midOf, offeredBundle,
@@ -416,7 +416,12 @@ export async function applyOffer(ctx: OfferAnswerContext, call: Call, opts: Offe
   const out = writeSdp(a, doc, targets, opts, sessionAddr, bundleGroupLines(b.medias, targets.map((t) => t !== null)));
   a.sdpIn = opts.sdp;
   a.sdpOut = out;
-  offerParses.set(a, { sdpIn: opts.sdp, parsed: { doc, info } });
+  // What the answerer was offered, straight from the plan: rtcp-mux is written iff the target says
+  // so, the m= line lists the target's payload types (a rejected section keeps its own).
+  const outMedias = out.length > MAX_SDP_BYTES ? null : targets.map((t, i): OutMedia => (t !== null
+    ? { pts: t.payloadTypes.map(Number), rtcpMux: t.rtcpMux }
+    : { pts: doc.media[i]!.fmts.map(Number), rtcpMux: false }));
+  offerParses.set(a, { sdpIn: opts.sdp, parsed: { doc, info }, sdpOut: out, outMedias });
   if (!ctx.callerInstalls) ctx.plane.install([...forwardPlans(a, b), ...forwardPlans(b, a)]);
   return out;
 }
@@ -499,7 +504,7 @@ export async function applyAnswer(ctx: OfferAnswerContext, call: Call, opts: Off
     const fp = ourFingerprint(ctx, am.dtlsHash ?? 'sha-256');
     if (fp === null) am.dtlsSetup = null;
     // Only what the answerer was offered goes back (rtpengine drops the rest).
-    const offeredPts = new Set(offered?.out.codecs.map((c) => String(c.pt)) ?? []);
+    const offeredPts = new Set(offered?.out.pts.map(String) ?? []);
     const answered = mi.codecs.map((c) => String(c.pt));
     const kept = answered.filter((pt) => offeredPts.has(pt));
     targets.push({
@@ -534,7 +539,7 @@ export async function applyAnswer(ctx: OfferAnswerContext, call: Call, opts: Off
 /** What the offerer's last SDP said, and what we made of it, per media section. */
 interface OfferedMedia {
   in: MediaInfo;
-  out: MediaInfo;
+  out: OutMedia;
   /** We changed the codec list (strip, mask …): answers then inherit the offer's a=fmtp (rtpengine 10.5). */
   codecsChanged: boolean;
   fmtp: Map<string, SdpLine[]>;
@@ -542,18 +547,31 @@ interface OfferedMedia {
   trickle: boolean;
 }
 
+/** Of the SDP we wrote towards the answerer, per media section: what lastOffer's users read. */
+interface OutMedia { pts: number[]; rtcpMux: boolean }
+
 /**
  * The offer's own parse, kept beside the participant (not in the call state: a snapshot or a
  * rollback drops it, and a changed sdpIn misses it), so the answer does not parse the same SDP
- * again (lastOffer's two parses were 2.5 % of the daemon's CPU under ngload).
+ * again (lastOffer's two parses were 2.5 % of the daemon's CPU under ngload). Likewise what we
+ * wrote (`outMedias`, for that very `sdpOut`): parsing our own output back was 4 % of the
+ * in-process CPU per command (ng-cpu --plane=stub profile). A too large output, which the parse
+ * would refuse, is not kept.
  */
-const offerParses = new WeakMap<Participant, { sdpIn: string; parsed: { doc: SdpDoc; info: MediaInfo[] } }>();
+const offerParses = new WeakMap<Participant, {
+  sdpIn: string; parsed: { doc: SdpDoc; info: MediaInfo[] }; sdpOut: string; outMedias: OutMedia[] | null;
+}>();
+
+function outMediasOf(info: MediaInfo[]): OutMedia[] {
+  return info.map((m) => ({ pts: m.codecs.map((c) => c.pt), rtcpMux: m.rtcpMux }));
+}
 
 function lastOffer(a: Participant): { medias: OfferedMedia[] } {
   if (a.sdpIn === null || a.sdpOut === null) return { medias: [] };
   const kept = offerParses.get(a);
   const inp = kept !== undefined && kept.sdpIn === a.sdpIn ? kept.parsed : parse(a.sdpIn);
-  const out = parse(a.sdpOut);
+  const out = kept !== undefined && kept.sdpOut === a.sdpOut && kept.outMedias !== null
+    ? kept.outMedias : outMediasOf(parse(a.sdpOut).info);
   return {
     medias: inp.info.map((mi, i) => {
       const fmtp = new Map<string, SdpLine[]>();
@@ -564,8 +582,8 @@ function lastOffer(a: Participant): { medias: OfferedMedia[] } {
         const pt = attrValue(l).split(' ')[0]!;
         fmtp.set(pt, [...(fmtp.get(pt) ?? []), l]);
       }
-      const o = out.info[i] ?? mi;
-      return { in: mi, out: o, codecsChanged: mi.codecs.map((c) => c.pt).join() !== o.codecs.map((c) => c.pt).join(), fmtp, trickle };
+      const o = out[i] ?? outMediasOf([mi])[0]!;
+      return { in: mi, out: o, codecsChanged: mi.codecs.map((c) => c.pt).join() !== o.pts.join(), fmtp, trickle };
     }),
   };
 }

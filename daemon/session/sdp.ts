@@ -58,7 +58,7 @@ export const STATIC_PAYLOAD_TYPES: Readonly<Record<number, string>> = {
   34: 'H263/90000',
 };
 
-const MAX_SDP_BYTES = 64 * 1024;
+export const MAX_SDP_BYTES = 64 * 1024;
 const MAX_MEDIA = 64;
 
 export function attrName(l: SdpLine): string {

@@ -177,3 +177,23 @@ test('a failed offer (no ports) leaves no call and no sockets behind', async () 
   assert.ok(!s.alive('two'));
   assert.equal(s.plane.open.size, 4, 'the one pair the failed offer got was closed again');
 });
+
+test('the sliced sweep checks every call once in `parts` slices, deletions and new calls included', async () => {
+  const s = setup({ offerTimeoutS: 10 });
+  for (let i = 0; i < 25; i++) await s.offer(`c${i}`);
+  // 3 calls a slice (a tenth of 25, rounded up), in the table's order.
+  for (let k = 0; k < 4; k++) s.table.sweepPart(T0 + 10_000, 10);
+  assert.equal(s.table.size, 25 - 12);
+  assert.ok(!s.alive('c11') && s.alive('c12'));
+  await s.del('c20'); // deleted ahead of the cursor: skipped, no harm
+  s.clock.nowMs = T0 + 5_000;
+  await s.offer('late'); // created during the pass: checked in it, not timed out yet
+  for (let k = 0; k < 5; k++) s.table.sweepPart(T0 + 10_000, 10);
+  assert.deepEqual(s.table.list(100), ['late']);
+  assert.equal(s.plane.open.size, 4);
+  // The next pass starts over, with the table as it is then.
+  s.table.sweepPart(T0 + 15_000, 10);
+  assert.equal(s.table.size, 0);
+  assert.equal(s.plane.open.size, 0);
+  s.table.sweepPart(T0 + 16_000, 10); // an empty table: nothing to do, no endless loop
+});
