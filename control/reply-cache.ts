@@ -34,7 +34,11 @@ export class ReplyCache {
   /** Registers a command in progress; duplicates arriving meanwhile wait for the same reply. */
   pending(key: string, reply: Promise<Buffer>): void {
     this.current.set(key, reply);
-    reply.then((buf) => {
+    reply.then((reply0) => {
+      // A copy of its own size: a small reply is a slice of Node's shared 8 KiB pool, and a cached
+      // slice would keep its whole slab (and RSS) alive for the minute the entry lives.
+      const buf = Buffer.allocUnsafeSlow(reply0.length);
+      reply0.copy(buf);
       if (this.current.get(key) === reply) this.current.set(key, buf);
       else if (this.previous.get(key) === reply) this.previous.set(key, buf);
       this.bytes += buf.length + key.length;
