@@ -22,7 +22,29 @@ export interface NgServerOptions {
   /** Bytes of one incomplete TCP message before the connection is closed. */
   tcpMaxBuffer?: number;
   tcpIdleMs?: number;
+  /**
+   * The UDP socket layer for the NG sockets (daemon/main.ts passes the media plane's native
+   * batched one when it is built); node:dgram without it. Handlers get a view valid only during
+   * the call.
+   */
+  udpIo?: NgUdpIo;
 }
+
+/** What the NG server needs of a UDP socket layer (media/udp.ts's UdpIo has this shape). */
+export interface NgUdpIo {
+  readonly kind: string;
+  readonly borrowedBuffers: boolean;
+  bind(address: string, port: number, onPacket: (buf: Buffer, address: string, port: number) => void, onError: () => void,
+    opts?: { recvBufferSize?: number }): Promise<NgUdpSocket>;
+}
+
+export interface NgUdpSocket {
+  send(buf: Buffer, port: number, address: string): void;
+  close(): Promise<void>;
+  localPort(): number;
+}
+
+const NG_RECV_BUFFER = 4 * 1024 * 1024;
 
 const MAX_COOKIE = 256;
 const MAX_PROXIES = 1000;
@@ -60,7 +82,7 @@ function bump(m: Map<string, CommandCounter>, command: string, error: boolean, u
 
 export class NgServer {
   private readonly cache = new ReplyCache();
-  private readonly udp: dgram.Socket[] = [];
+  private readonly udp: NgUdpSocket[] = [];
   private readonly tcp: net.Server[] = [];
   private readonly conns = new Set<net.Socket>();
   /** Datagrams that got no reply (no cookie): counted, not answered. */
@@ -71,14 +93,31 @@ export class NgServer {
   async start(): Promise<{ udp: Endpoint[]; tcp: Endpoint[] }> {
     const udp: Endpoint[] = [];
     for (const ep of this.opts.udp) {
-      const sock = dgram.createSocket({ type: ep.address.includes(':') ? 'udp6' : 'udp4', recvBufferSize: 4 * 1024 * 1024, lookup: ipLookup });
+      const io = this.opts.udpIo;
+      if (io) {
+        // The command runs on past this call (it awaits the session): a borrowed view is copied.
+        const copy = io.borrowedBuffers;
+        let sock: NgUdpSocket | null = null;
+        sock = await io.bind(ep.address, ep.port, (msg, address, port) => {
+          if (sock !== null) this.onDatagram(sock, copy ? Buffer.from(msg) : msg, address, port);
+        }, () => { /* a reply's send failed (the proxy went away): nothing to do */ }, { recvBufferSize: NG_RECV_BUFFER });
+        this.udp.push(sock);
+        udp.push({ address: ep.address, port: sock.localPort() });
+        continue;
+      }
+      const sock = dgram.createSocket({ type: ep.address.includes(':') ? 'udp6' : 'udp4', recvBufferSize: NG_RECV_BUFFER, lookup: ipLookup });
       await new Promise<void>((resolve, reject) => {
         sock.once('error', reject);
         sock.bind(ep.port, ep.address, () => { sock.off('error', reject); resolve(); });
       });
       sock.on('error', (err) => this.log.warn({ err }, 'ng socket error'));
-      sock.on('message', (msg, rinfo) => this.onDatagram(sock, msg, rinfo.address, rinfo.port));
-      this.udp.push(sock);
+      const wrapped: NgUdpSocket = {
+        send: (buf, port, address) => sock.send(buf, port, address),
+        close: () => new Promise((r) => { try { sock.close(() => r()); } catch { r(); } }),
+        localPort: () => sock.address().port,
+      };
+      sock.on('message', (msg, rinfo) => this.onDatagram(wrapped, msg, rinfo.address, rinfo.port));
+      this.udp.push(wrapped);
       const a = sock.address();
       udp.push({ address: a.address, port: a.port });
     }
@@ -130,7 +169,7 @@ export class NgServer {
   }
 
   /** One UDP request: a reply that is ready (a cached one) is queued at once, without a promise. */
-  private onDatagram(sock: dgram.Socket, msg: Buffer, address: string, port: number): void {
+  private onDatagram(sock: NgUdpSocket, msg: Buffer, address: string, port: number): void {
     const source = `${address}:${port}`;
     let reply: Buffer | Promise<Buffer> | null;
     try {
@@ -151,12 +190,12 @@ export class NgServer {
    * of the daemon's CPU under ngload): sent back to back, the later ones find it awake, and its
    * next requests come in a batch too. Only the commands of one turn wait, and only for each other.
    */
-  private queueReply(sock: dgram.Socket, buf: Buffer, port: number, address: string): void {
+  private queueReply(sock: NgUdpSocket, buf: Buffer, port: number, address: string): void {
     this.outbox.push({ sock, buf, port, address });
     if (this.outbox.length === 1) setImmediate(this.flushReplies);
   }
 
-  private readonly outbox: { sock: dgram.Socket; buf: Buffer; port: number; address: string }[] = [];
+  private readonly outbox: { sock: NgUdpSocket; buf: Buffer; port: number; address: string }[] = [];
 
   private readonly flushReplies = (): void => {
     const out = this.outbox.splice(0);
@@ -248,7 +287,7 @@ export class NgServer {
 
   async close(): Promise<void> {
     this.cache.close();
-    for (const s of this.udp) s.close();
+    for (const s of this.udp) void s.close();
     for (const c of this.conns) c.destroy();
     await Promise.all(this.tcp.map((s) => new Promise<void>((r) => s.close(() => r()))));
   }

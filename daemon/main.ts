@@ -93,7 +93,10 @@ async function main(): Promise<void> {
     stats: { byCommand: new Map(), byProxy: new Map() },
     ports: () => plane.ports(),
   };
-  const ng = new NgServer(ctx, log.child({ sub: 'control' }), { udp: cfg.listenNg, tcp: cfg.listenTcpNg });
+  // The NG sockets use the same socket layer as the media (native batched I/O when built).
+  const ng = new NgServer(ctx, log.child({ sub: 'control' }), {
+    udp: cfg.listenNg, tcp: cfg.listenTcpNg, ...(io.kind === 'native' ? { udpIo: io } : {}),
+  });
   let bound;
   try {
     bound = await ng.start();

@@ -17,12 +17,19 @@ export interface UdpSocket {
   /** Synchronous with native I/O (the buffer may be reused at once); dgram reads `buf` later. */
   send(buf: Buffer, port: number, address: string): void;
   close(): Promise<void>;
+  /** The bound port (what the kernel chose for port 0). */
+  localPort(): number;
+}
+
+export interface BindOptions {
+  /** SO_RCVBUF in bytes. */
+  recvBufferSize?: number;
 }
 
 export interface UdpIo {
   readonly kind: 'native' | 'dgram';
   /** Binds address:port; rejects with an Error whose `code` is the errno name (EADDRINUSE, …). */
-  bind(address: string, port: number, onPacket: PacketHandler, onError: () => void): Promise<UdpSocket>;
+  bind(address: string, port: number, onPacket: PacketHandler, onError: () => void, opts?: BindOptions): Promise<UdpSocket>;
   /** Whether buffers handed to handlers must be copied before they are kept past the call. */
   readonly borrowedBuffers: boolean;
 }
@@ -32,6 +39,7 @@ export interface UdpIo {
 class DgramSocket implements UdpSocket {
   constructor(private readonly sock: dgram.Socket) {}
   send(buf: Buffer, port: number, address: string): void { this.sock.send(buf, port, address); }
+  localPort(): number { return this.sock.address().port; }
   close(): Promise<void> {
     return new Promise((resolve) => { try { this.sock.close(() => resolve()); } catch { resolve(); } });
   }
@@ -40,9 +48,9 @@ class DgramSocket implements UdpSocket {
 export const dgramIo: UdpIo = {
   kind: 'dgram',
   borrowedBuffers: false,
-  bind(address, port, onPacket, onError) {
+  bind(address, port, onPacket, onError, opts) {
     const v6 = isIP(address) === 6;
-    const sock = dgram.createSocket({ type: v6 ? 'udp6' : 'udp4', ipv6Only: v6 });
+    const sock = dgram.createSocket({ type: v6 ? 'udp6' : 'udp4', ipv6Only: v6, ...(opts?.recvBufferSize ? { recvBufferSize: opts.recvBufferSize } : {}) });
     return new Promise((resolve, reject) => {
       const fail = (err: Error): void => { sock.close(); reject(err); };
       sock.once('error', fail);
@@ -61,14 +69,19 @@ export const dgramIo: UdpIo = {
 
 interface Addon {
   init(arena: Buffer, slotSize: number, meta: Int32Array, onBatch: (count: number) => void): number;
-  open(family: number, address: string, port: number): number;
+  open(family: number, address: string, port: number, rcvbuf?: number): number;
+  localPort(fd: number): number;
   close(fd: number): number;
   send4(fd: number, buf: Buffer, port: number, address: number): number;
   send6(fd: number, buf: Buffer, port: number, address: string): number;
 }
 
-/** Largest datagram received whole; longer ones are counted and dropped (media is far smaller). */
-const SLOT_BYTES = 4096;
+/**
+ * Bytes per datagram slot: the largest UDP payload, so nothing is cut (an NG offer from a browser
+ * is several KiB). The arena is allocated unzeroed, so only the pages datagrams reach become
+ * resident (a media packet touches one page of its slot).
+ */
+const SLOT_BYTES = 65536;
 const META_INTS = 8;
 
 const ERRNO: Record<number, string> = { 98: 'EADDRINUSE', 13: 'EACCES', 99: 'EADDRNOTAVAIL', 24: 'EMFILE', 23: 'ENFILE', 22: 'EINVAL', 105: 'ENOBUFS' };
@@ -147,6 +160,8 @@ class NativeSocket implements UdpSocket {
     if (!this.closed) { this.closed = true; this.io.release(this); }
     return Promise.resolve();
   }
+
+  localPort(): number { return this.io.addon.localPort(this.fd); }
 }
 
 class NativeIo implements UdpIo {
@@ -158,15 +173,15 @@ class NativeIo implements UdpIo {
   private readonly byFd: (NativeSocket | undefined)[] = [];
 
   constructor(readonly addon: Addon) {
-    this.arena = Buffer.alloc(SLOT_BYTES * 64);
+    this.arena = Buffer.allocUnsafeSlow(SLOT_BYTES * 64);
     this.meta = new Int32Array(64 * META_INTS);
     const max = addon.init(this.arena, SLOT_BYTES, this.meta, (n) => this.onBatch(n));
     if (max > 64) throw new Error('udp addon batch larger than the arena');
   }
 
-  bind(address: string, port: number, onPacket: PacketHandler, onError: () => void): Promise<UdpSocket> {
+  bind(address: string, port: number, onPacket: PacketHandler, onError: () => void, opts?: BindOptions): Promise<UdpSocket> {
     const v6 = isIP(address) === 6;
-    const fd = this.addon.open(v6 ? 6 : 4, address, port);
+    const fd = this.addon.open(v6 ? 6 : 4, address, port, opts?.recvBufferSize ?? 0);
     if (fd < 0) return Promise.reject(errnoError(fd, `bind ${address}:${port}`));
     const s = new NativeSocket(this, fd, v6, onPacket, onError);
     this.byFd[fd] = s;
@@ -185,7 +200,7 @@ class NativeIo implements UdpIo {
       const s = this.byFd[m[b]!];
       if (s === undefined) continue; // closed while this batch was read
       const len = m[b + 1]!;
-      if (len < 0) { s.onError(); continue; } // longer than a slot: not media
+      if (len < 0) { s.onError(); continue; } // cut (cannot happen with 64 KiB slots): dropped, counted
       const fam = m[b + 2]!, a = m[b + 4]!;
       if (fam !== s.srcFam || a !== s.srcA || (fam === 6 && (m[b + 5] !== s.srcB || m[b + 6] !== s.srcC || m[b + 7] !== s.srcD))) {
         s.srcFam = fam; s.srcA = a; s.srcB = m[b + 5]!; s.srcC = m[b + 6]!; s.srcD = m[b + 7]!;

@@ -244,10 +244,10 @@ static int parse_addr(napi_env env, napi_value v, uint32_t family, uint32_t port
   return 0;
 }
 
-// open(family: 4 | 6, address: string, port: number): fd, or -errno
+// open(family: 4 | 6, address: string, port: number, rcvbuf?: number): fd, or -errno
 static napi_value js_open(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
-  napi_value argv[3];
+  size_t argc = 4;
+  napi_value argv[4];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   engine_t *e = engine_of(env);
   if (e == NULL || !e->polling) return throw_msg(env, "udp engine not initialised");
@@ -262,6 +262,11 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
   if (fd < 0) return num(env, -errno);
   int one = 1;
   if (family == 6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+  uint32_t rcvbuf = 0;
+  if (argc >= 4 && napi_get_value_uint32(env, argv[3], &rcvbuf) == napi_ok && rcvbuf > 0) {
+    int v = (int)rcvbuf;
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &v, sizeof v);
+  }
   if (bind(fd, (struct sockaddr *)&ss, sl) != 0) {
     int err = errno;
     close(fd);
@@ -294,6 +299,20 @@ static napi_value js_close(napi_env env, napi_callback_info info) {
   e->open_count--;
   update_ref(e);
   return num(env, 0);
+}
+
+// localPort(fd): the bound port (port 0 asks the kernel for one), or -errno
+static napi_value js_local_port(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int32_t fd;
+  CHECK(napi_get_value_int32(env, argv[0], &fd));
+  struct sockaddr_storage ss;
+  socklen_t sl = sizeof ss;
+  if (getsockname(fd, (struct sockaddr *)&ss, &sl) != 0) return num(env, -errno);
+  return num(env, ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
+                                           : ntohs(((struct sockaddr_in *)&ss)->sin_port));
 }
 
 // send4(fd, buf, port, address: number): bytes sent, or -errno. The kernel has copied `buf` on return.
@@ -385,6 +404,7 @@ NAPI_MODULE_INIT() {
       {"init", NULL, js_init, NULL, NULL, NULL, napi_default, NULL},
       {"open", NULL, js_open, NULL, NULL, NULL, napi_default, NULL},
       {"close", NULL, js_close, NULL, NULL, NULL, napi_default, NULL},
+      {"localPort", NULL, js_local_port, NULL, NULL, NULL, napi_default, NULL},
       {"send4", NULL, js_send4, NULL, NULL, NULL, napi_default, NULL},
       {"send6", NULL, js_send6, NULL, NULL, NULL, napi_default, NULL},
   };
