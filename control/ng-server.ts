@@ -1,7 +1,5 @@
 // NG control transports (UDP, TCP) and the one place that decodes requests, runs handlers,
 // catches their errors, encodes replies, answers retransmissions from the cache and counts.
-import dgram from 'node:dgram';
-import dns from 'node:dns';
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
@@ -23,16 +21,15 @@ export interface NgServerOptions {
   tcpMaxBuffer?: number;
   tcpIdleMs?: number;
   /**
-   * The UDP socket layer for the NG sockets (daemon/main.ts passes the media plane's native
-   * batched one when it is built); node:dgram without it. Handlers get a view valid only during
-   * the call.
+   * The UDP socket layer of the NG sockets: daemon/main.ts passes the media plane's (native
+   * batched I/O when built, else node:dgram). Needed only when `udp` lists endpoints.
    */
   udpIo?: NgUdpIo;
 }
 
 /** What the NG server needs of a UDP socket layer (media/udp.ts's UdpIo has this shape). */
 export interface NgUdpIo {
-  readonly kind: string;
+  /** Handlers get a view valid only during the call. */
   readonly borrowedBuffers: boolean;
   bind(address: string, port: number, onPacket: (buf: Buffer, address: string, port: number) => void, onError: () => void,
     opts?: { recvBufferSize?: number }): Promise<NgUdpSocket>;
@@ -51,16 +48,6 @@ const MAX_PROXIES = 1000;
 /** IPv4 UDP payload limit. */
 const MAX_DATAGRAM = 65507;
 const SPACE = Buffer.from(' ');
-
-/**
- * Replies go to `rinfo.address`, always an IP literal: dgram's default lookup (dns.lookup) answers
- * those a tick later through nextTick and async-hooks scopes, on every reply; this answers at once.
- */
-function ipLookup(address: string, options: dns.LookupOneOptions | number, cb: (err: NodeJS.ErrnoException | null, address: string, family: number) => void): void {
-  const family = net.isIP(address);
-  if (family !== 0) cb(null, address, family);
-  else dns.lookup(address, options as dns.LookupOneOptions, cb);
-}
 
 /** `tcp:ADDR:PORT` or `ADDR:PORT` → ADDR (the per-proxy counters' key); anything else as it is. */
 function hostOf(source: string): string {
@@ -92,34 +79,17 @@ export class NgServer {
 
   async start(): Promise<{ udp: Endpoint[]; tcp: Endpoint[] }> {
     const udp: Endpoint[] = [];
+    const io = this.opts.udpIo;
+    if (this.opts.udp.length > 0 && !io) throw new Error('NG over UDP needs a socket layer (udpIo)');
     for (const ep of this.opts.udp) {
-      const io = this.opts.udpIo;
-      if (io) {
-        // The command runs on past this call (it awaits the session): a borrowed view is copied.
-        const copy = io.borrowedBuffers;
-        let sock: NgUdpSocket | null = null;
-        sock = await io.bind(ep.address, ep.port, (msg, address, port) => {
-          if (sock !== null) this.onDatagram(sock, copy ? Buffer.from(msg) : msg, address, port);
-        }, () => { /* a reply's send failed (the proxy went away): nothing to do */ }, { recvBufferSize: NG_RECV_BUFFER });
-        this.udp.push(sock);
-        udp.push({ address: ep.address, port: sock.localPort() });
-        continue;
-      }
-      const sock = dgram.createSocket({ type: ep.address.includes(':') ? 'udp6' : 'udp4', recvBufferSize: NG_RECV_BUFFER, lookup: ipLookup });
-      await new Promise<void>((resolve, reject) => {
-        sock.once('error', reject);
-        sock.bind(ep.port, ep.address, () => { sock.off('error', reject); resolve(); });
-      });
-      sock.on('error', (err) => this.log.warn({ err }, 'ng socket error'));
-      const wrapped: NgUdpSocket = {
-        send: (buf, port, address) => sock.send(buf, port, address),
-        close: () => new Promise((r) => { try { sock.close(() => r()); } catch { r(); } }),
-        localPort: () => sock.address().port,
-      };
-      sock.on('message', (msg, rinfo) => this.onDatagram(wrapped, msg, rinfo.address, rinfo.port));
-      this.udp.push(wrapped);
-      const a = sock.address();
-      udp.push({ address: a.address, port: a.port });
+      // The command runs on past this call (it awaits the session): a borrowed view is copied.
+      const copy = io!.borrowedBuffers;
+      let sock: NgUdpSocket | null = null;
+      sock = await io!.bind(ep.address, ep.port, (msg, address, port) => {
+        if (sock !== null) this.onDatagram(sock, copy ? Buffer.from(msg) : msg, address, port);
+      }, () => this.log.debug('ng reply not sent'), { recvBufferSize: NG_RECV_BUFFER });
+      this.udp.push(sock);
+      udp.push({ address: ep.address, port: sock.localPort() });
     }
     const tcp: Endpoint[] = [];
     for (const ep of this.opts.tcp) {

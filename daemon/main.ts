@@ -94,9 +94,7 @@ async function main(): Promise<void> {
     ports: () => plane.ports(),
   };
   // The NG sockets use the same socket layer as the media (native batched I/O when built).
-  const ng = new NgServer(ctx, log.child({ sub: 'control' }), {
-    udp: cfg.listenNg, tcp: cfg.listenTcpNg, ...(io.kind === 'native' ? { udpIo: io } : {}),
-  });
+  const ng = new NgServer(ctx, log.child({ sub: 'control' }), { udp: cfg.listenNg, tcp: cfg.listenTcpNg, udpIo: io });
   let bound;
   try {
     bound = await ng.start();

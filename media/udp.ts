@@ -7,6 +7,7 @@
 //   RTPRELAY_SOCKET_IO=dgram; the same tests run against both.
 // Imports nothing of ours.
 import dgram from 'node:dgram';
+import dns from 'node:dns';
 import { isIP } from 'node:net';
 import { nativeAddon } from './native-addon.js';
 
@@ -45,12 +46,22 @@ class DgramSocket implements UdpSocket {
   }
 }
 
+/**
+ * Sends go to IP literals: dgram's default lookup (dns.lookup) answers those a tick later through
+ * nextTick and async-hooks scopes, on every send; this answers at once.
+ */
+function ipLookup(address: string, options: dns.LookupOneOptions | number, cb: (err: NodeJS.ErrnoException | null, address: string, family: number) => void): void {
+  const family = isIP(address);
+  if (family !== 0) cb(null, address, family);
+  else dns.lookup(address, options as dns.LookupOneOptions, cb);
+}
+
 export const dgramIo: UdpIo = {
   kind: 'dgram',
   borrowedBuffers: false,
   bind(address, port, onPacket, onError, opts) {
     const v6 = isIP(address) === 6;
-    const sock = dgram.createSocket({ type: v6 ? 'udp6' : 'udp4', ipv6Only: v6, ...(opts?.recvBufferSize ? { recvBufferSize: opts.recvBufferSize } : {}) });
+    const sock = dgram.createSocket({ type: v6 ? 'udp6' : 'udp4', ipv6Only: v6, lookup: ipLookup, ...(opts?.recvBufferSize ? { recvBufferSize: opts.recvBufferSize } : {}) });
     return new Promise((resolve, reject) => {
       const fail = (err: Error): void => { sock.close(); reject(err); };
       sock.once('error', fail);
@@ -82,6 +93,8 @@ interface Addon {
  * resident (a media packet touches one page of its slot).
  */
 const SLOT_BYTES = 65536;
+/** Datagrams per batch: the addon's MAX_BATCH, checked at init. */
+const BATCH = 64;
 const META_INTS = 8;
 
 const ERRNO: Record<number, string> = { 98: 'EADDRINUSE', 13: 'EACCES', 99: 'EADDRNOTAVAIL', 24: 'EMFILE', 23: 'ENFILE', 22: 'EINVAL', 105: 'ENOBUFS' };
@@ -173,10 +186,10 @@ class NativeIo implements UdpIo {
   private readonly byFd: (NativeSocket | undefined)[] = [];
 
   constructor(readonly addon: Addon) {
-    this.arena = Buffer.allocUnsafeSlow(SLOT_BYTES * 64);
-    this.meta = new Int32Array(64 * META_INTS);
+    this.arena = Buffer.allocUnsafeSlow(SLOT_BYTES * BATCH);
+    this.meta = new Int32Array(BATCH * META_INTS);
     const max = addon.init(this.arena, SLOT_BYTES, this.meta, (n) => this.onBatch(n));
-    if (max > 64) throw new Error('udp addon batch larger than the arena');
+    if (max > BATCH) throw new Error('udp addon batch larger than the arena');
   }
 
   bind(address: string, port: number, onPacket: PacketHandler, onError: () => void, opts?: BindOptions): Promise<UdpSocket> {
@@ -217,7 +230,6 @@ let nativeIo: NativeIo | null | undefined;
 function loadNative(): NativeIo | null {
   if (nativeIo !== undefined) return nativeIo;
   nativeIo = null;
-  if (process.platform !== 'linux') return null;
   try {
     const addon = nativeAddon();
     if (addon !== null) nativeIo = new NativeIo(addon as unknown as Addon);

@@ -31,7 +31,7 @@ export interface SrtpFailures { malformed: number; auth: number; replay: number 
 interface StreamKeys {
   crypt: Crypt | null;      // counter mode or f8; null for NULL and AEAD suites
   aead: KeyObject | null;   // AES-GCM key
-  auth: KeyObject | null;   // HMAC-SHA1 key (RFC 3711 §4.2.1: 160 bits)
+  auth: KeyObject | null;   // HMAC-SHA1 key (RFC 3711 §4.2.1: 160 bits) for node:crypto; null when `sign` does it
   sign: Sign | null;        // the same HMAC from the native addon, when built
   salt: Buffer;
 }
@@ -352,11 +352,12 @@ function streamKeys(suite: SrtpSuite, mk: Buffer, ms: Buffer, enc: number, auth:
   const s = deriveKey(mk, ms, salt, suite.saltLength);
   const aead = suite.cipher === 'aes-gcm';
   const authKey = aead ? null : deriveKey(mk, ms, auth, 20);
+  const sign = authKey === null ? null : nativeHmacSha1(authKey);
   return {
     crypt: suite.cipher === 'aes-cm' ? nativeAesCm(key) ?? aesCmCrypt(key) : suite.cipher === 'aes-f8' ? aesF8Crypt(key, s) : null,
     aead: aead ? createSecretKey(key) : null,
-    auth: authKey === null ? null : createSecretKey(authKey),
-    sign: authKey === null ? null : nativeHmacSha1(authKey),
+    auth: authKey === null || sign !== null ? null : createSecretKey(authKey),
+    sign,
     salt: s,
   };
 }
