@@ -8,7 +8,8 @@ import type { AddressInfo } from 'node:net';
 import { timingSafeEqual } from 'node:crypto';
 import type { Logger } from 'pino';
 import { WebSocketServer, type WebSocket } from 'ws';
-import type { CallSnapshot, CallTable } from '../daemon/session/call-table.js';
+import type { CallSnapshot } from '../daemon/session/call-table.js';
+import type { SessionCore } from '../daemon/session/core.js';
 import type { Instance } from '../daemon/instance.js';
 import type { Metrics } from './metrics.js';
 import { dashboardHtml } from './dashboard.js';
@@ -16,7 +17,7 @@ import { dashboardHtml } from './dashboard.js';
 export interface AdminDeps {
   /** One NG message (`COOKIE SP PAYLOAD`) in, its reply out; null: no reply. */
   handleNg(msg: Buffer, source: string): Promise<Buffer | null>;
-  table: CallTable;
+  table: SessionCore;
   instance: Instance;
   metrics: Metrics;
   log: Logger;
@@ -121,10 +122,12 @@ export class AdminServer {
     const [what, id, action] = parts;
     if (get && what === 'calls' && id === undefined) {
       const limit = Math.min(Number(url.searchParams.get('limit') ?? 1000) || 1000, 100_000);
-      return json(res, 200, { calls: table.list(limit).map((callId) => summary(table, callId)).filter((c) => c !== null) });
+      const ids = await table.list(limit);
+      const calls = await Promise.all(ids.map((callId) => summary(table, callId)));
+      return json(res, 200, { calls: calls.filter((c) => c !== null) });
     }
     if (get && what === 'calls' && id !== undefined && action === undefined) {
-      const c = snapshotOf(table, id);
+      const c = await snapshotOf(table, id);
       if (!c) return json(res, 404, { error: 'no such call' });
       return json(res, 200, c);
     }
@@ -133,10 +136,11 @@ export class AdminServer {
       return json(res, r.found ? 200 : 404, r.found ? { terminated: [id] } : { error: 'no such call' });
     }
     if (post && what === 'terminate-all') {
-      const ids = table.list(Number.MAX_SAFE_INTEGER);
+      const ids = await table.list(Number.MAX_SAFE_INTEGER);
       for (const callId of ids) await table.delete({ callId, fromTag: null, toTag: null, viaBranch: null, fatal: false, deleteDelayS: 0, rollback: 'never' });
       return json(res, 200, { terminated: ids });
     }
+    if (get && (what === 'totals' || what === 'instance')) await table.refresh();
     if (get && what === 'totals') return json(res, 200, { ...table.totals(), instance: instance.state, history: this.deps.history() });
     if (get && what === 'instance') return json(res, 200, { state: instance.state, calls: table.totals().current });
     if (what === 'instances') return this.instancesApi(req, res, id);
@@ -144,6 +148,9 @@ export class AdminServer {
     if (get && what === 'calls' && id !== undefined && action === 'recordings') return this.recordingsApi(res, undefined, id);
     if (post && (what === 'drain' || what === 'enable' || what === 'disable')) {
       instance.set(what === 'drain' ? 'draining' : what === 'enable' ? 'active' : 'disabled', 'http');
+      // Call threads take the change in their own time: the reply tells the state once they have.
+      await table.refresh();
+      instance.check();
       return json(res, 200, { state: instance.state });
     }
     json(res, 404, { error: 'not found' });
@@ -207,16 +214,16 @@ export class AdminServer {
   }
 }
 
-function snapshotOf(table: CallTable, callId: string): CallSnapshot | null {
+async function snapshotOf(table: SessionCore, callId: string): Promise<CallSnapshot | null> {
   try {
-    return table.query({ callId, fromTag: null, toTag: null });
+    return await table.query({ callId, fromTag: null, toTag: null });
   } catch {
     return null; // ended between list and query
   }
 }
 
-function summary(table: CallTable, callId: string): unknown {
-  const c = snapshotOf(table, callId);
+async function summary(table: SessionCore, callId: string): Promise<unknown> {
+  const c = await snapshotOf(table, callId);
   if (!c) return null;
   return {
     callId, createdMs: c.createdMs, lastSignalMs: c.lastSignalMs,

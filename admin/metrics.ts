@@ -2,11 +2,11 @@
 // NG latency is observed per command through `observeNg`.
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import client from 'prom-client';
-import type { CallTable } from '../daemon/session/call-table.js';
+import type { SessionCore } from '../daemon/session/core.js';
 import type { Instance } from '../daemon/instance.js';
 
 export interface MetricsSources {
-  table: CallTable;
+  table: SessionCore;
   instance: Instance;
   ports(): { address: string; free: number; total: number }[];
   /** Per command: count and errors (the NG server's own counters). */
@@ -22,7 +22,7 @@ export class Metrics {
   readonly registry = new client.Registry();
   private readonly ngLatency: client.Histogram<'command'>;
 
-  constructor(src: MetricsSources) {
+  constructor(private readonly src: MetricsSources) {
     const r = this.registry;
     client.collectDefaultMetrics({ register: r, prefix: 'rtprelay_process_' });
     // prom-client's eventloop_lag figures are whole timer intervals at a 10 ms resolution, so an
@@ -78,5 +78,8 @@ export class Metrics {
 
   get contentType(): string { return this.registry.contentType; }
 
-  render(): Promise<string> { return this.registry.metrics(); }
+  async render(): Promise<string> {
+    await this.src.table.refresh();
+    return this.registry.metrics();
+  }
 }

@@ -25,7 +25,23 @@ export interface NgServerOptions {
    * batched I/O when built, else node:dgram). Needed only when `udp` lists endpoints.
    */
   udpIo?: NgUdpIo;
+  /**
+   * Call threads (daemon/call-threads.ts): every command but `ping`, `list` and `statistics` goes
+   * to the thread that holds its call (by call-id), which answers it from its own NgServer
+   * (`handleRouted`); this server only counts it. Absent: every command runs here.
+   */
+  forward?: Forwarder;
 }
+
+/** Where routed commands go; the reply comes back with whether it was an error or a cached one. */
+export interface Forwarder {
+  send(callId: string, msg: Buffer, source: string): Promise<RoutedReply>;
+}
+
+export interface RoutedReply { reply: Buffer; error: boolean; cached: boolean }
+
+/** Commands about the whole instance: they run where the NG sockets are. */
+const LOCAL_COMMANDS = new Set(['ping', 'list', 'statistics']);
 
 /** What the NG server needs of a UDP socket layer (media/udp.ts's UdpIo has this shape). */
 export interface NgUdpIo {
@@ -65,6 +81,28 @@ function bump(m: Map<string, CommandCounter>, command: string, error: boolean, u
   let c = m.get(command);
   if (!c) { c = { count: 0, errors: 0, totalUs: 0, maxUs: 0 }; m.set(command, c); }
   c.count++; c.totalUs += us; if (us > c.maxUs) c.maxUs = us; if (error) c.errors++;
+}
+
+interface Route { callId: string; command: string | null }
+
+/**
+ * Which call thread a command goes to: null for the instance-wide commands and for a payload that
+ * does not decode (those run in the main thread, which answers the error); a command without a
+ * call-id goes too (its thread gives rtpengine's error for it), under the call-id ''.
+ */
+function routeOf(payload: Buffer): Route | null {
+  let dict: NgDict;
+  try {
+    if (payload.length === 0) return null;
+    dict = payload[0] === 0x7b ? decodeJsonDict(payload) : decodeBencodeDict(payload);
+  } catch {
+    return null;
+  }
+  const c = Object.hasOwn(dict, 'command') ? dict['command'] : undefined;
+  if (typeof c !== 'string' && !Buffer.isBuffer(c)) return null;
+  const command = c.toString();
+  if (LOCAL_COMMANDS.has(command)) return null;
+  return { callId: new Params(dict).str('call-id') ?? '', command: COMMANDS.has(command) ? command : null };
 }
 
 export class NgServer {
@@ -193,16 +231,46 @@ export class NgServer {
     return this.dispatch(msg, source);
   }
 
+  /**
+   * In a call thread: one message the main thread routed here. The reply says whether it was an
+   * error and whether it came from the reply cache (the main thread counts only fresh replies).
+   */
+  handleRouted(msg: Buffer, source: string): Promise<RoutedReply> | RoutedReply | null {
+    this.lastCached = false;
+    const reply = this.dispatch(msg, source);
+    if (reply === null) return null;
+    const cached = this.lastCached;
+    if (Buffer.isBuffer(reply)) return { reply, error: this.errorReplies.has(reply), cached };
+    return reply.then((r) => ({ reply: r, error: this.errorReplies.has(r), cached }));
+  }
+
+  /** Whether the last dispatch() answered from the cache (read right after it, synchronously). */
+  private lastCached = false;
+  /** Error replies of this server (handleRouted tells the main thread, which counts them). */
+  private readonly errorReplies = new WeakSet<Buffer>();
+
   /** `handle` without the promise where none is needed (no cookie, or a cached reply). */
   private dispatch(msg: Buffer, source: string): Buffer | Promise<Buffer> | null {
     const framed = splitCookie(msg);
     if (!framed) { this.dropped++; return null; }
+    if (this.opts.forward) {
+      const route = routeOf(framed.payload);
+      if (route !== null) return this.forwardCommand(this.opts.forward, route, msg, source);
+    }
     const key = ReplyCache.key(source, msg);
     const cached = this.cache.get(key);
-    if (cached) return cached;
+    if (cached) { this.lastCached = true; return cached; }
     const reply = this.execute(framed.cookie, framed.payload, source);
     this.cache.pending(key, reply);
     return reply;
+  }
+
+  /** A command for a call thread: it answers (and caches); this server counts, timed from here. */
+  private async forwardCommand(fwd: Forwarder, route: Route, msg: Buffer, source: string): Promise<Buffer> {
+    const started = performance.now();
+    const r = await fwd.send(route.callId, msg, source);
+    if (!r.cached) this.count(route.command, source, r.error, (performance.now() - started) * 1000);
+    return r.reply;
   }
 
   /** Runs one command; the reply comes back framed with the request's cookie. */
@@ -237,8 +305,11 @@ export class NgServer {
         this.log[command === null ? 'debug' : 'info']({ source, command, reason: reply['error-reason'] }, 'ng error reply');
       }
     }
-    this.count(command, source, reply.result === 'error', (performance.now() - started) * 1000);
-    return json ? Buffer.concat([cookie, SPACE, encodeJson(reply)]) : encodeBencode(reply, cookie);
+    const error = reply.result === 'error';
+    this.count(command, source, error, (performance.now() - started) * 1000);
+    const out = json ? Buffer.concat([cookie, SPACE, encodeJson(reply)]) : encodeBencode(reply, cookie);
+    if (error) this.errorReplies.add(out);
+    return out;
   }
 
   /** Counts one reply; `command` is null for requests that named no known command. */

@@ -7,6 +7,8 @@ import { readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { ConfigError, helpText, loadConfig, type Config } from './config/load.js';
 import { createLogger } from './log.js';
 import { CallTable } from './session/call-table.js';
+import { LocalCore, type SessionCore } from './session/core.js';
+import { CallThreads } from './call-threads.js';
 import { LocalMediaPlane } from '../media/relay.js';
 import { WorkerMediaPlane } from '../media/worker-plane.js';
 import { udpIo, type UdpIo } from '../media/udp.js';
@@ -58,8 +60,23 @@ async function main(): Promise<void> {
   try { io = udpIo(cfg.socketIo); } catch (e) { clearInterval(tick); return fail(`--socket-io ${cfg.socketIo}: ${(e as Error).message}`, e); }
   // Workers load the same layer in their own threads: the main thread's choice tells which one it is.
   log.info({ socketIo: io.kind }, io.kind === 'native' ? 'media sockets: native batched I/O' : 'media sockets: node:dgram');
-  let plane: MediaPlane;
-  if (cfg.mediaWorkers > 0) {
+  // The session core: in this thread (media in workers or here), or spread over call threads.
+  let plane: MediaPlane | null = null;
+  let threads: CallThreads | null = null;
+  if (cfg.callThreads > 0) {
+    try {
+      threads = await CallThreads.start({
+        range: cfg.ports, count: cfg.callThreads, addresses, socketIo: cfg.socketIo, log: cfg.log,
+        session: { interfaces: cfg.interfaces, timeouts: cfg.timeouts, maxSessions: threadShare(cfg.maxSessions, cfg.callThreads), sipSource: cfg.sipSource, recording: cfg.recording },
+        onNotice: (msg, fields) => (msg === 'call thread restarted' ? log.info(fields, msg) : log.error(fields, msg)),
+      });
+      if (cfg.testHooks) process.on('SIGUSR2', () => threads!.crashThread(0));
+      log.info({ threads: threads.threadCount }, 'call threads started');
+    } catch (e) {
+      clearInterval(tick);
+      return fail(`cannot start call threads: ${(e as Error).message}`, e);
+    }
+  } else if (cfg.mediaWorkers > 0) {
     try {
       const wp = await WorkerMediaPlane.start(cfg.ports, cfg.mediaWorkers, addresses, {
         socketIo: cfg.socketIo,
@@ -80,21 +97,32 @@ async function main(): Promise<void> {
   let certificate: DtlsCertificate | null = null;
   createCertificate().then((c) => {
     certificate = c;
-    plane.setCertificate?.({ certPem: c.certPem, keyPem: c.keyPem });
+    plane?.setCertificate?.({ certPem: c.certPem, keyPem: c.keyPem });
+    threads?.setCertificate({ certPem: c.certPem, keyPem: c.keyPem, fingerprints: { ...c.fingerprints } as Record<string, string> });
     log.info({ fingerprint: c.fingerprints['sha-256'] }, 'DTLS certificate ready');
   }, (e: Error) => log.error({ err: e.message }, 'no DTLS certificate: DTLS-SRTP disabled'));
   const fingerprint = (hash: string): string | null =>
     certificate === null ? null : (certificate.fingerprints as Record<string, string | undefined>)[hash.toLowerCase()] ?? null;
-  const table = new CallTable({ ...cfg, fingerprint }, plane, log.child({ sub: 'session' }), clock);
-  // A tenth of the calls every 100 ms: each call is checked once a second, no tick stalls NG for a whole pass.
-  const sweep = setInterval(() => table.sweepPart(Date.now(), 10), 100);
+  let table: CallTable | null = null;
+  let core: SessionCore;
+  let sweep: NodeJS.Timeout | undefined;
+  if (plane !== null) {
+    const p = plane;
+    const t = new CallTable({ ...cfg, fingerprint }, p, log.child({ sub: 'session' }), clock);
+    table = t;
+    core = new LocalCore(t, () => p.ports());
+    // A tenth of the calls every 100 ms: each call is checked once a second, no tick stalls NG for a whole pass.
+    sweep = setInterval(() => t.sweepPart(Date.now(), 10), 100);
+  } else {
+    core = threads!;
+  }
   const ctx: CommandContext = {
-    table, log: log.child({ sub: 'control' }), startedMs: Date.now(), nowMs: () => Date.now(),
+    table, core, log: log.child({ sub: 'control' }), startedMs: Date.now(), nowMs: () => Date.now(),
     stats: { byCommand: new Map(), byProxy: new Map() },
-    ports: () => plane.ports(),
+    ports: () => core.ports(),
   };
   // The NG sockets use the same socket layer as the media (native batched I/O when built).
-  const ng = new NgServer(ctx, log.child({ sub: 'control' }), { udp: cfg.listenNg, tcp: cfg.listenTcpNg, udpIo: io });
+  const ng = new NgServer(ctx, log.child({ sub: 'control' }), { udp: cfg.listenNg, tcp: cfg.listenTcpNg, udpIo: io, forward: threads ?? undefined });
   let bound;
   try {
     bound = await ng.start();
@@ -117,15 +145,15 @@ async function main(): Promise<void> {
   const ngUrl = cfg.operations.instanceUrl ?? (bound.udp[0]
     ? `udp:${bound.udp[0].address === '0.0.0.0' ? cfg.interfaces[0]!.addresses[0]!.address : bound.udp[0].address}:${bound.udp[0].port}`
     : 'udp:127.0.0.1:2223');
-  const ops = new Operations({ ...cfg.operations, instanceUrl: ngUrl, stateDir: cfg.stateDir, version: VERSION }, { table, log });
+  const ops = new Operations({ ...cfg.operations, instanceUrl: ngUrl, stateDir: cfg.stateDir, version: VERSION }, { table: core, log });
   const metrics = new Metrics({
-    table, instance: ops.instance, ports: () => plane.ports(), commands: () => ctx.stats.byCommand, media: () => table.mediaTotals(),
+    table: core, instance: ops.instance, ports: () => core.ports(), commands: () => ctx.stats.byCommand, media: () => core.mediaTotals(),
   });
   ctx.observe = (command, seconds) => metrics.observeNg(command, seconds);
   ops.start();
   let admin: AdminServer | null = null;
   try {
-    admin = await startAdmin(cfg, ops, metrics, table, (msg, source) => ng.handle(msg, source), log);
+    admin = await startAdmin(cfg, ops, metrics, core, (msg, source) => ng.handle(msg, source), log);
   } catch (e) {
     await ng.close();
     await ops.close();
@@ -149,8 +177,9 @@ async function main(): Promise<void> {
     await ng.close();
     await admin?.close();
     await ops.close();
-    table.destroyAll('shutdown');
-    await plane.shutdown();
+    await core.destroyAll('shutdown');
+    await plane?.shutdown();
+    await threads?.shutdown();
     if (cfg.pidfile) try { unlinkSync(cfg.pidfile); } catch { /* already gone */ }
     log.flush();
     setTimeout(() => process.exit(0), 50).unref();
@@ -159,7 +188,7 @@ async function main(): Promise<void> {
     if (stopping) { abortDrain(); return; }
     stopping = true;
     if (signal === 'SIGINT') { void stop(signal); return; }
-    log.info({ signal, calls: table.totals().current, timeoutS: cfg.operations.shutdownTimeoutS }, 'draining before shutdown');
+    log.info({ signal, calls: core.totals().current, timeoutS: cfg.operations.shutdownTimeoutS }, 'draining before shutdown');
     void ops.drainForShutdown(aborted).then((how) => {
       log.info({ how }, 'drain finished');
       return stop(signal);
@@ -210,11 +239,16 @@ function logCallCapacity(log: Logger, cfg: Config, addressCount: number, fileLim
   else log.info(fields, 'the port range caps the number of calls');
 }
 
+/** A thread's share of --max-sessions (-1: no limit): calls spread evenly over threads by call-id. */
+function threadShare(maxSessions: number, threads: number): number {
+  return maxSessions < 0 ? maxSessions : Math.ceil(maxSessions / threads);
+}
+
 const isLoopback = (a: string): boolean => a.startsWith('127.') || a === '::1';
 
 /** The HTTP admin surface (--listen-http): NG over HTTP/WebSocket, JSON API, metrics, dashboard. */
 async function startAdmin(
-  cfg: Config, ops: Operations, metrics: Metrics, table: CallTable,
+  cfg: Config, ops: Operations, metrics: Metrics, table: SessionCore,
   handleNg: (msg: Buffer, source: string) => Promise<Buffer | null>, log: Logger,
 ): Promise<AdminServer | null> {
   if (!cfg.listenHttp.length) return null;

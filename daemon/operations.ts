@@ -5,8 +5,8 @@
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { Instance } from './instance.js';
-import type { CallSnapshot, CallTable } from './session/call-table.js';
-import { Store, type DirectionStats } from './store.js';
+import type { SessionCore } from './session/core.js';
+import { Store } from './store.js';
 
 export interface OperationsConfig {
   /** `sqlite:PATH`, `postgres://…`, `mysql://…`, or `none`; default: SQLite under the state dir. */
@@ -22,7 +22,7 @@ export interface OperationsConfig {
 }
 
 export interface OperationsDeps {
-  table: CallTable;
+  table: SessionCore;
   log: Logger;
 }
 
@@ -37,17 +37,23 @@ export class Operations {
   constructor(private readonly cfg: OperationsConfig, private readonly deps: OperationsDeps) {
     const table = deps.table;
     const liveCalls = (): number => { const t = table.totals(); return t.current - t.deleting; };
-    this.instance = new Instance({
+    // Unsettled figures (call threads not yet told of a drain) count as calls left.
+    const callsLeft = (): number => (table.settled?.() === false ? Infinity : liveCalls());
+    const instance: Instance = this.instance = new Instance({
       get acceptingNewCalls() { return table.acceptingNewCalls; },
-      set acceptingNewCalls(v: boolean) { table.acceptingNewCalls = v; },
-      liveCalls,
+      set acceptingNewCalls(v: boolean) {
+        table.acceptingNewCalls = v;
+        // Call threads: drained can be told once they all have it (their replies come in order).
+        if (table.settled?.() === false) void table.refresh().then(() => instance.check());
+      },
+      liveCalls: callsLeft,
     }, deps.log.child({ sub: 'instance' }));
     const dbUrl = cfg.dbUrl ?? `sqlite:${path.join(cfg.stateDir, 'rtprelay.sqlite')}`;
     this.store = dbUrl === 'none' ? null : new Store({
       dbUrl, instanceUrl: cfg.instanceUrl, name: cfg.instanceName, setid: cfg.setid, version: cfg.version,
       stateDir: cfg.stateDir, pollMs: 1000, recordDays: cfg.recordDays,
     }, this.instance, liveCalls, deps.log.child({ sub: 'store' }));
-    table.onCallEnded((snap, reason) => this.store?.record(callRecord(snap, reason, Date.now())));
+    table.onCallRecord((r) => this.store?.record(r));
     table.onRecordingDone((r) => this.store?.recordFiles(r.files.map((f) => ({
       callId: r.callId, path: f.path, kind: f.kind, tag: f.tag ?? null, bytes: f.bytes, startedMs: r.startedMs, endedMs: r.endedMs,
       metadata: r.metadata, error: r.error,
@@ -97,7 +103,8 @@ export class Operations {
     const deadline = Date.now() + this.cfg.shutdownTimeoutS * 1000;
     let aborted = false;
     void abort.then(() => { aborted = true; });
-    const liveCalls = (): number => { const t = this.deps.table.totals(); return t.current - t.deleting; };
+    const table = this.deps.table;
+    const liveCalls = (): number => { if (table.settled?.() === false) return Infinity; const t = table.totals(); return t.current - t.deleting; };
     while (!aborted && liveCalls() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
     return aborted ? 'aborted' : liveCalls() === 0 ? 'drained' : 'timeout';
   }
@@ -108,21 +115,4 @@ export class Operations {
   }
 }
 
-/** One call's record: direction a is what the first participant sent, b what the second sent. */
-export function callRecord(c: CallSnapshot, reason: string, endedMs: number) {
-  const dir = (i: number): DirectionStats => {
-    const p = c.participants[i];
-    let packets = 0, bytes = 0, lost = 0, jitterMs = 0, mos: number | null = null;
-    for (const m of p?.medias ?? []) for (const s of m.streams) if (s.kind === 'rtp') {
-      packets += s.stats.packets; bytes += s.stats.bytes;
-      // Quality of what this participant sent (RFC 3550 at the relay); the worst stream's MOS.
-      const q = s.quality;
-      if (q) { lost += q.lost; jitterMs = Math.max(jitterMs, q.jitterMs); if (q.mos !== null) mos = mos === null ? q.mos : Math.min(mos, q.mos); }
-    }
-    return { packets, bytes, lost, jitterMs, mos };
-  };
-  return {
-    callId: c.callId, fromTag: c.participants[0]?.tag ?? '', toTag: c.participants[1]?.tag ?? '',
-    startedMs: c.createdMs, endedMs, reason, a: dir(0), b: dir(1),
-  };
-}
+export { callRecord } from './session/core.js';

@@ -9,6 +9,8 @@ import { fileURLToPath } from 'node:url';
 import knexFactory, { type Knex } from 'knex';
 import type { Logger } from 'pino';
 import type { Instance, InstanceTarget } from './instance.js';
+import type { CallRecord, DirectionStats } from './session/core.js';
+export type { CallRecord, DirectionStats };
 
 export interface StoreConfig {
   /** `sqlite:PATH`, `postgres://…`, `mysql://…`. */
@@ -24,16 +26,11 @@ export interface StoreConfig {
   recordDays: number;
 }
 
-export interface CallRecord {
-  callId: string; fromTag: string; toTag: string; startedMs: number; endedMs: number; reason: string;
-  a: DirectionStats; b: DirectionStats;
-}
 /** One file of a call recording (rtprelay_recordings). */
 export interface RecordingRow {
   callId: string; path: string; kind: string; tag: string | null; bytes: number; startedMs: number; endedMs: number;
   metadata: string; error: string | null;
 }
-export interface DirectionStats { packets: number; bytes: number; lost: number; jitterMs: number; mos: number | null }
 
 type DbState = 'connecting' | 'up' | 'down';
 

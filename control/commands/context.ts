@@ -1,6 +1,7 @@
 // What a command handler gets: the session core and the daemon's counters, nothing of the transport.
 import type { Logger } from 'pino';
 import type { CallTable } from '../../daemon/session/call-table.js';
+import type { PortUsage, SessionCore } from '../../daemon/session/core.js';
 import type { NgDict } from '../codec.js';
 import type { Params } from '../params.js';
 
@@ -13,19 +14,16 @@ export interface CommandStats {
   byProxy: Map<string, { count: number; errors: number; commands?: Map<string, CommandCounter> }>;
 }
 
-export interface PortUsage {
-  address: string;
-  /** Free and total RTP/RTCP pairs. */
-  free: number;
-  total: number;
-  /** Interface name and range, when the plane reports them. */
-  name?: string;
-  min?: number;
-  max?: number;
-}
+export type { PortUsage };
 
 export interface CommandContext {
-  table: CallTable;
+  /**
+   * The calls of this thread, for the commands about one call. Null in the main thread when call
+   * threads hold the calls: those commands are routed to the call's thread and never run there.
+   */
+  table: CallTable | null;
+  /** The whole instance's session core (list, statistics). */
+  core: SessionCore;
   log: Logger;
   stats: CommandStats;
   startedMs: number;
@@ -36,3 +34,9 @@ export interface CommandContext {
 }
 
 export type CommandHandler = (p: Params, ctx: CommandContext) => Promise<NgDict> | NgDict;
+
+/** The call table of a command about one call (see CommandContext.table). */
+export function calls(ctx: CommandContext): CallTable {
+  if (ctx.table === null) throw new Error('a call command reached a thread without calls');
+  return ctx.table;
+}

@@ -3,7 +3,7 @@
 import { NgError } from '../errors.js';
 import { deleteOptions } from '../params.js';
 import type { NgDict } from '../codec.js';
-import type { CommandHandler } from './context.js';
+import { calls, type CommandHandler } from './context.js';
 import { formatCall } from './format.js';
 
 const NOT_FOUND = "Call-ID not found or tags didn't match";
@@ -14,8 +14,8 @@ const NOTHING_PENDING = 'No pending re-offer to roll back; call kept';
 export const del: CommandHandler = async (p, ctx): Promise<NgDict> => {
   const opts = deleteOptions(p);
   // Taken first: an immediate delete forgets the call.
-  const files = ctx.table.recordingFiles(opts.callId);
-  const r = await ctx.table.delete(opts);
+  const files = calls(ctx).recordingFiles(opts.callId);
+  const r = await calls(ctx).delete(opts);
   if (!r.found) {
     if (opts.fatal) throw new NgError(NOT_FOUND);
     return { warning: NOT_FOUND, result: 'ok' };

@@ -1,6 +1,6 @@
 // The command table: NG command names (case-sensitive, as in rtpengine) onto handlers.
 import { answer } from './answer.js';
-import type { CommandHandler } from './context.js';
+import { calls, type CommandHandler } from './context.js';
 import { del } from './delete.js';
 import { list } from './list.js';
 import { offer } from './offer.js';
@@ -17,7 +17,7 @@ function withRecordings(h: CommandHandler): CommandHandler {
   return async (p, ctx) => {
     const reply = await h(p, ctx);
     const callId = p.str('call-id');
-    const files = callId === null ? [] : ctx.table.recordingFiles(callId);
+    const files = callId === null ? [] : calls(ctx).recordingFiles(callId);
     return files.length && reply.result === 'ok' ? { recordings: files, ...reply } : reply;
   };
 }

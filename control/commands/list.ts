@@ -2,8 +2,8 @@
 import { NgError } from '../errors.js';
 import type { CommandHandler } from './context.js';
 
-export const list: CommandHandler = (p, ctx) => {
+export const list: CommandHandler = async (p, ctx) => {
   const limit = p.int('limit') ?? 32;
   if (limit < 0) throw new NgError('invalid limit, must be >= 0');
-  return { calls: ctx.table.list(limit), result: 'ok' };
+  return { calls: await ctx.core.list(limit), result: 'ok' };
 };

@@ -1,8 +1,8 @@
 // `offer`: the caller's (or re-inviting party's) SDP in, the SDP for the other side out.
 import { offerAnswerOptions } from '../params.js';
-import type { CommandHandler } from './context.js';
+import { calls, type CommandHandler } from './context.js';
 
 export const offer: CommandHandler = async (p, ctx) => {
-  const r = await ctx.table.offer(offerAnswerOptions(p, 'offer'));
+  const r = await calls(ctx).offer(offerAnswerOptions(p, 'offer'));
   return { sdp: p.bytesOut('sdp', r.sdp), result: 'ok' };
 };

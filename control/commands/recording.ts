@@ -2,19 +2,19 @@
 // has only the first two). rtpengine 10.5 records the whole call whatever participant is named,
 // and replies with just `result`.
 import { recordingOptions } from '../params.js';
-import type { CommandHandler } from './context.js';
+import { calls, type CommandHandler } from './context.js';
 
 export const startRecording: CommandHandler = async (p, ctx) => {
-  await ctx.table.startRecording(recordingOptions(p));
+  await calls(ctx).startRecording(recordingOptions(p));
   return { result: 'ok' };
 };
 
 export const stopRecording: CommandHandler = async (p, ctx) => {
-  await ctx.table.stopRecording(recordingOptions(p));
+  await calls(ctx).stopRecording(recordingOptions(p));
   return { result: 'ok' };
 };
 
 export const pauseRecording: CommandHandler = async (p, ctx) => {
-  await ctx.table.pauseRecording(recordingOptions(p));
+  await calls(ctx).pauseRecording(recordingOptions(p));
   return { result: 'ok' };
 };

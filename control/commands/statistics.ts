@@ -35,8 +35,9 @@ function controlStatistics(ctx: CommandContext): NgDict {
   return out;
 }
 
-export const statistics: CommandHandler = (_p, ctx) => {
-  const t = ctx.table.totals();
+export const statistics: CommandHandler = async (_p, ctx) => {
+  await ctx.core.refresh();
+  const t = ctx.core.totals();
   return {
     statistics: {
       currentstatistics: { sessionsown: t.current - t.deleting, sessionsforeign: 0, sessionstotal: t.current, transcodedmedia: 0 },

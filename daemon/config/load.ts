@@ -27,6 +27,8 @@ export interface Config {
   readonly ports: { readonly min: number; readonly max: number };
   /** Media worker threads; 0 relays in the main thread. */
   readonly mediaWorkers: number;
+  /** Call threads (0: the session core in the main thread). */
+  readonly callThreads: number;
   /** Media socket layer (media/udp.ts). */
   readonly socketIo: 'auto' | 'native' | 'dgram';
   /** RTPRELAY_TEST_HOOKS=1: SIGUSR2 crashes media worker 0 (integration tests only). */
@@ -276,6 +278,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pro
     listenHttp: list('listen-http').map((v) => parseEndpoint('listen-http', v, '127.0.0.1')),
     ports: { min: portMin, max: portMax },
     mediaWorkers: get('media-workers') === 'auto' ? autoWorkers() : int('media-workers', get('media-workers')!, 0, 64),
+    callThreads: get('call-threads') === 'auto' ? Math.max(1, Math.min(64, os.availableParallelism())) : int('call-threads', get('call-threads')!, 0, 64),
     socketIo,
     testHooks: env.RTPRELAY_TEST_HOOKS === '1',
     timeouts: {

@@ -38,6 +38,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'pidfile', short: 'p', type: 'string', help: 'write the process id to this file' },
   { key: 'sip-source', type: 'bool', default: false, help: 'use the SIP source address (received-from) by default, not the SDP address' },
   { key: 'media-workers', type: 'string', default: 'auto', help: 'media worker threads, each with its own share of the port range and its own sockets (0: relay in the main thread; auto: one per core but one, at least one)' },
+  { key: 'call-threads', type: 'string', default: '0', help: 'call threads, each holding the calls whose call-id hashes to it, with their media sockets on its own share of the port range, and answering their NG commands (0: calls in the main thread, media in --media-workers; auto: one per core); the main thread routes NG and answers ping, list, statistics' },
   { key: 'socket-io', type: 'string', default: 'auto', help: 'media socket layer: native (batched recvmmsg/sendto addon), dgram (node:dgram), auto (native when built)' },
   { key: 'state-dir', type: 'string', default: './state', help: 'directory for local state' },
   // Operations (rtprelay's own): database, instance identity, admin HTTP, shutdown.

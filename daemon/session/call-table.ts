@@ -112,6 +112,8 @@ export class CallTable {
   private readonly busy = new Map<string, Promise<unknown>>();
   private readonly socketOwner = new Map<number, string>();
   private created = 0;
+  /** Calls awaiting their delayed delete (deleteAtMs set). */
+  private deleting = 0;
   private readonly ended: Record<string, number> = {};
   /** When false, new calls are refused (drain); existing ones go on. */
   acceptingNewCalls = true;
@@ -254,6 +256,7 @@ export class CallTable {
           this.created++;
           this.log.info({ callId: call.callId, fromTag: opts.fromTag }, 'call created');
         }
+        if (call.deleteAtMs !== null) this.deleting--;
         call.deleteAtMs = null;
         call.deleteReason = null;
         call.lastSignalMs = this.clock.nowMs;
@@ -358,6 +361,7 @@ export class CallTable {
       // The reply's snapshot is the call as it ends: taken once, not again for the call record.
       if (delayS <= 0) this.destroy(call, 'delete', snapshot);
       else {
+        if (call.deleteAtMs === null) this.deleting++;
         call.deleteAtMs = this.clock.nowMs + delayS * 1000;
         call.deleteReason = 'delete';
       }
@@ -391,6 +395,7 @@ export class CallTable {
     // Before the sockets close: the recorder writes what is queued (and a worker still knows the call).
     this.finishRecording(call);
     this.closeSockets(allSockets(call));
+    if (call.deleteAtMs !== null) this.deleting--;
     this.calls.delete(call.callId);
     this.ended[reason] = (this.ended[reason] ?? 0) + 1;
     this.log.info({ callId: call.callId, reason, durationMs: this.clock.nowMs - call.createdMs }, 'call ended');
@@ -409,10 +414,9 @@ export class CallTable {
     return [...this.calls.keys()].slice(0, limit);
   }
 
+  /** O(1): call threads send it with every turn's replies that changed it. */
   totals(): TableTotals {
-    let deleting = 0;
-    for (const c of this.calls.values()) if (c.deleteAtMs !== null) deleting++;
-    return { callsCreated: this.created, callsEnded: { ...this.ended }, current: this.calls.size, deleting };
+    return { callsCreated: this.created, callsEnded: { ...this.ended }, current: this.calls.size, deleting: this.deleting };
   }
 
   /**

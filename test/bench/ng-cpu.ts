@@ -10,6 +10,7 @@ import pino from 'pino';
 import { NgServer } from '../../control/ng-server.js';
 import type { CommandContext } from '../../control/commands/context.js';
 import { CallTable } from '../../daemon/session/call-table.js';
+import { LocalCore } from '../../daemon/session/core.js';
 import { callRecord } from '../../daemon/operations.js';
 import { LocalMediaPlane } from '../../media/relay.js';
 import type { MediaPlane, OpenedPair, SocketStats } from '../../media/plane.js';
@@ -80,13 +81,14 @@ async function main(): Promise<void> {
   const records: unknown[] = [];
   if (flag('records')) table.onCallEnded((snap, reason) => { records.push(callRecord(snap, reason, Date.now())); if (records.length > 1000) records.length = 0; });
   const sweep = setInterval(() => table.sweep(Date.now()), 1000);
+  const core = new LocalCore(table, () => plane.ports());
   const ctx: CommandContext = {
-    table, log: log.child({ sub: 'control' }), startedMs: Date.now(), nowMs: () => Date.now(),
+    table, core, log: log.child({ sub: 'control' }), startedMs: Date.now(), nowMs: () => Date.now(),
     stats: { byCommand: new Map(), byProxy: new Map() }, ports: () => plane.ports(),
   };
   if (flag('metrics')) {
     const metrics = new Metrics({
-      table, instance: { state: 'active' } as never, ports: () => plane.ports(), commands: () => ctx.stats.byCommand, media: () => table.mediaTotals(),
+      table: core, instance: { state: 'active' } as never, ports: () => plane.ports(), commands: () => ctx.stats.byCommand, media: () => table.mediaTotals(),
     });
     ctx.observe = (command, seconds) => metrics.observeNg(command, seconds);
   }
