@@ -4,7 +4,7 @@
 // commands/s and latency, memory per idle call, and the rtprelay/rtpengine ratios. Then the SRTP
 // part: SDES-SRTP caller -> plain RTP callee (rtpblast --search --srtp: the relay decrypts every
 // caller packet and encrypts every callee packet), relayed packets/s for each relay and the ratio.
-//   node dist/test/bench/bench.js [--quick] [--workers=N[,M]] [--idle-calls=N] [--no-rtpengine] [--json=FILE]
+//   node dist/test/bench/bench.js [--quick] [--workers=N[,M]] [--call-threads=N[,M]] [--idle-calls=N] [--no-rtpengine] [--json=FILE]
 //                                 [--no-srtp | --srtp-only] [--srtp-workers=N]
 // Bounded: each tool has --max-seconds; default well under 15 min, --quick about 3 min.
 import os from 'node:os';
@@ -22,6 +22,8 @@ const cores = os.cpus().length;
 // The daemon's default (--media-workers=auto: one per core but one); the full run adds in-process and one per core.
 const autoWorkers = Math.max(1, cores - 1);
 const workerModes = (opt('workers') ?? (quick ? String(autoWorkers) : [...new Set([0, autoWorkers, cores])].join(','))).split(',').map(Number);
+// Call threads (the session core spread by call-id, each thread with its own media): one per core by default.
+const threadModes = (opt('call-threads') ?? String(cores)).split(',').map(Number).filter((n) => n > 0);
 const idleCalls = Number(opt('idle-calls') ?? (quick ? 1000 : 4000));
 const withRtpengine = !flag('no-rtpengine') && hasRtpengine();
 const jsonOut = opt('json');
@@ -199,11 +201,12 @@ async function main(): Promise<void> {
   const began = Date.now();
   const tools = buildTools();
   log(`machine: ${os.cpus()[0]?.model ?? '?'} x ${cores}, load ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}, node ${process.version}`);
-  log(`mode: ${quick ? 'quick' : 'full'}; rtprelay media workers: ${workerModes.join(', ')}; rtpengine: ${withRtpengine ? 'yes' : 'not installed / off'}`);
+  log(`mode: ${quick ? 'quick' : 'full'}; rtprelay media workers: ${workerModes.join(', ')}; call threads: ${threadModes.join(', ') || 'none'}; rtpengine: ${withRtpengine ? 'yes' : 'not installed / off'}`);
   log('the load generator runs on the same cores: figures are "relay + blaster on this machine"; oth% = other processes (noise)');
   const rows: Figures[] = [];
   if (!srtpOnly) {
     for (const workers of workerModes) rows.push(await measure(() => startRtprelay({ ...RTPRELAY, workers }), tools));
+    for (const callThreads of threadModes) rows.push(await measure(() => startRtprelay({ ...RTPRELAY, workers: 0, callThreads }), tools));
     if (withRtpengine) rows.push(await measure(() => startRtpengine(RTPENGINE), tools));
     log('\n' + table(rows));
   }

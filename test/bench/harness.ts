@@ -70,17 +70,18 @@ function stopper(proc: ChildProcess, signal: NodeJS.Signals): () => Promise<void
   });
 }
 
-export async function startRtprelay(o: { ngPort: number; portMin: number; portMax: number; workers: number; extra?: string[] }): Promise<Target> {
+export async function startRtprelay(o: { ngPort: number; portMin: number; portMax: number; workers: number; callThreads?: number; extra?: string[] }): Promise<Target> {
   const stateDir = mkdtempSync(path.join(os.tmpdir(), 'rtprelay-bench-'));
   const args = [path.join(ROOT, 'dist/daemon/main.js'), '--config-file=none', '--interface=127.0.0.1',
     `--listen-ng=127.0.0.1:${o.ngPort}`, `--port-min=${o.portMin}`, `--port-max=${o.portMax}`, '--delete-delay=0',
-    '--log-level=4', '--log-stderr', `--state-dir=${stateDir}`, '--db-url=none', `--media-workers=${o.workers}`, ...(o.extra ?? [])];
+    '--log-level=4', '--log-stderr', `--state-dir=${stateDir}`, '--db-url=none', `--media-workers=${o.workers}`, `--call-threads=${o.callThreads ?? 0}`, ...(o.extra ?? [])];
   const proc = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
   proc.stderr!.on('data', (c: Buffer) => { if (err.length < 20000) err += c.toString(); });
   try { await waitPing(o.ngPort, proc, 'rtprelay'); } catch (e) { throw new Error(`${(e as Error).message}\n${err}`); }
   const stop = stopper(proc, 'SIGINT');
-  return { name: o.workers > 0 ? `rtprelay (${o.workers} media worker${o.workers > 1 ? 's' : ''})` : 'rtprelay (in-process)', proc, pid: proc.pid!, ngPort: o.ngPort,
+  const name = o.callThreads ? `rtprelay (${o.callThreads} call thread${o.callThreads > 1 ? 's' : ''})` : o.workers > 0 ? `rtprelay (${o.workers} media worker${o.workers > 1 ? 's' : ''})` : 'rtprelay (in-process)';
+  return { name, proc, pid: proc.pid!, ngPort: o.ngPort,
     stop: async () => { await stop(); rmSync(stateDir, { recursive: true, force: true }); } };
 }
 
