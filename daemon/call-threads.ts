@@ -151,7 +151,6 @@ export class CallThreads implements SessionCore, Forwarder {
     const { port1, port2 } = new MessageChannel();
     const worker = new Worker(new URL('./call-thread.js', import.meta.url), {
       workerData: { init, port: port2 }, transferList: [port2], name: `calls-${s.index}`,
-      resourceLimits: process.env.RTPRELAY_YG ? { maxYoungGenerationSizeMb: Number(process.env.RTPRELAY_YG) } : undefined,
     });
     s.worker = worker;
     s.port = port1;
