@@ -96,16 +96,19 @@ export class Operations {
 
   /**
    * SIGTERM: drain, wait for the running calls to end (or the shutdown timeout), then resolve.
-   * `abort` resolves it early (a second signal).
+   * `abort` resolves it early (a second signal). The drain is this run's only: what the operator
+   * wants (saved for the next start) does not change, so a restart comes back active unless
+   * draining or disabled was asked for.
    */
   async drainForShutdown(abort: Promise<void>): Promise<'drained' | 'timeout' | 'aborted'> {
-    this.instance.set('draining', 'shutdown');
+    this.instance.shutDown('shutdown');
     const deadline = Date.now() + this.cfg.shutdownTimeoutS * 1000;
     let aborted = false;
     void abort.then(() => { aborted = true; });
     const table = this.deps.table;
     const liveCalls = (): number => { if (table.settled?.() === false) return Infinity; const t = table.totals(); return t.current - t.deleting; };
     while (!aborted && liveCalls() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+    this.instance.check(); // drained now, not at the next once-a-second check: the database's last word
     return aborted ? 'aborted' : liveCalls() === 0 ? 'drained' : 'timeout';
   }
 

@@ -2,7 +2,9 @@
 // records. Everything runs in the background: the daemon never waits for the database, retries
 // with backoff, logs each change of connection state once, and keeps the last known wanted
 // state in a local file so that a draining instance restarted while the database is away
-// keeps draining.
+// keeps draining. A shutdown drain (SIGTERM) is not a wanted state: it shows in the `state`
+// column and in Kamailio's `disabled`, never in `wanted` or the local file, so an ordinary
+// restart comes back as the operator wanted.
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -92,6 +94,14 @@ export class Store {
   private readonly cacheFile: string;
   /** Column values at the last poll, to tell which one an operator changed. */
   private seen: { wanted: InstanceTarget['wanted']; kamDisabled: boolean | null } | null = null;
+  /**
+   * Kamailio's `disabled` as we left it in the previous run, read at registration (null: unknown,
+   * our row is new). We keep it equal to "our reported state is not active", so the state column
+   * we last wrote says what it was.
+   */
+  private lastKamDisabled: boolean | null = null;
+  /** State writes, one at a time and in order; close() waits for them. */
+  private writes: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly cfg: StoreConfig,
@@ -125,7 +135,7 @@ export class Store {
 
   /** Starts the background loop and returns at once. */
   start(): void {
-    this.instance.onChange(() => { this.saveLocal(); void this.pushState(); });
+    this.instance.onChange(() => { this.saveLocal(); this.pushState(); });
     this.schedule(0);
   }
 
@@ -171,6 +181,7 @@ export class Store {
     const row = await db('rtpengine').where({ url: this.cfg.instanceUrl }).first();
     if (!row) await db('rtpengine').insert({ setid: this.cfg.setid, url: this.cfg.instanceUrl, weight: 1, disabled: 0, stamp: new Date() });
     const mine = await db('rtprelay_instances').where({ url: this.cfg.instanceUrl }).first();
+    this.lastKamDisabled = !row ? false : mine ? mine.state !== 'active' : null;
     if (!mine) {
       await db('rtprelay_instances').insert({
         url: this.cfg.instanceUrl, name: this.cfg.name, wanted: this.instance.wanted, state: this.instance.state,
@@ -194,12 +205,22 @@ export class Store {
     const ourWanted: InstanceTarget['wanted'] = mine?.wanted === 'draining' || mine?.wanted === 'disabled' ? mine.wanted : 'active';
     const kamDisabled = kam ? Number(kam.disabled) !== 0 : null;
     let wanted = this.instance.wanted;
-    if (this.seen === null) wanted = kamDisabled && ourWanted === 'active' ? 'disabled' : ourWanted;
-    else if (mine && ourWanted !== this.seen.wanted) wanted = ourWanted;
+    if (this.seen === null) {
+      // First poll of this run: Kamailio's column wins if it changed while we were away (it no
+      // longer says what we left there: disabled after a shutdown drain, whatever was wanted),
+      // else our column does. Our row new: disabled there wins over an active wanted.
+      const kamChanged = kamDisabled !== null && (this.lastKamDisabled === null ? kamDisabled && ourWanted === 'active' : kamDisabled !== this.lastKamDisabled);
+      wanted = kamChanged ? (kamDisabled ? 'disabled' : 'active') : ourWanted;
+    } else if (mine && ourWanted !== this.seen.wanted) wanted = ourWanted;
     else if (kamDisabled !== null && kamDisabled !== this.seen.kamDisabled) wanted = kamDisabled ? 'disabled' : 'active';
     this.seen = { wanted: ourWanted, kamDisabled };
     this.instance.set(wanted, 'database');
     this.instance.check();
+    // The rows say what we want and are (after a restart, a push that failed, a change while the
+    // database was away, or an operator enabling Kamailio's row while we shut down).
+    if ((mine && ourWanted !== this.instance.wanted) || (kam && kamDisabled !== (this.instance.state !== 'active'))) {
+      await this.serially(() => this.writeState(db));
+    }
     await db('rtprelay_instances').where({ url: this.cfg.instanceUrl })
       .update({ state: this.instance.state, heartbeat_ms: Date.now(), calls: this.liveCalls() });
     await this.flushRecords();
@@ -210,19 +231,40 @@ export class Store {
     }
   }
 
-  /** Writes the operator's wish (from HTTP/CLI/signal) to the database when it is up. */
-  private async pushState(): Promise<void> {
-    const db = this.db;
-    if (!db || this.dbState !== 'up') return;
-    try {
-      const wanted = this.instance.wanted;
-      await db('rtprelay_instances').where({ url: this.cfg.instanceUrl }).update({ wanted, state: this.instance.state });
-      // Kamailio stops choosing an instance whose row is disabled (after its next reload).
-      await db('rtpengine').where({ url: this.cfg.instanceUrl }).update({ disabled: wanted === 'active' ? 0 : 1 });
-      this.seen = { wanted, kamDisabled: wanted !== 'active' };
-    } catch (err) {
-      this.log.debug({ err }, 'state push failed; the next poll retries');
-    }
+  /** Writes a change (HTTP/CLI/signal/database) to the database when it is up. */
+  private pushState(): void {
+    void this.serially(async () => {
+      const db = this.db;
+      if (!db || this.dbState !== 'up') return;
+      try {
+        await this.writeState(db);
+      } catch (err) {
+        this.log.debug({ err }, 'state push failed; the next poll retries');
+      }
+    });
+  }
+
+  private serially(fn: () => Promise<void>): Promise<void> {
+    const p = this.writes.then(fn);
+    this.writes = p.catch(() => undefined);
+    return p;
+  }
+
+  /**
+   * The operator's wish in our `wanted`, what we are in `state`, and Kamailio's `disabled` set
+   * whenever that state is not active: Kamailio stops choosing an instance whose row is disabled
+   * (after its next reload), including while it drains for a shutdown.
+   */
+  private async writeState(db: Knex): Promise<void> {
+    const wanted = this.instance.wanted, state = this.instance.state, kamDisabled = state !== 'active';
+    // `wanted` only when it differs from the column as last read or written: a state change alone
+    // (the shutdown drain) never writes over an operator's SQL that came in meanwhile.
+    const row = wanted === this.seen?.wanted ? { state } : { wanted, state };
+    await db.transaction(async (trx) => {
+      await trx('rtprelay_instances').where({ url: this.cfg.instanceUrl }).update(row);
+      await trx('rtpengine').where({ url: this.cfg.instanceUrl }).update({ disabled: kamDisabled ? 1 : 0 });
+    });
+    this.seen = { wanted, kamDisabled };
   }
 
   record(r: CallRecord): void {
@@ -341,6 +383,8 @@ export class Store {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     if (this.db) {
+      // The last state change (a shutdown drain: Kamailio's row disabled) reaches the database.
+      try { await withTimeout(this.writes, 2000, 'final state write'); } catch { /* best effort at shutdown */ }
       try { await withTimeout(this.flushRecords(), 2000, 'final flush'); } catch { /* best effort at shutdown */ }
       try { await withTimeout(this.flushRecordings(), 2000, 'final flush'); } catch { /* best effort at shutdown */ }
       const db = this.db;

@@ -1,14 +1,19 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
+import knexFactory from 'knex';
 import WebSocket from 'ws';
 import bencode from 'bencode';
 import { encodeBencode } from '../../control/codec.js';
+import { knexConfig } from '../../daemon/store.js';
 import { plain } from '../support/ng-client.js';
 import { MAIN, ROOT, startDaemon, type Daemon } from '../support/daemon.js';
 import { mediaPort, phone, rtp, sdp } from '../support/media.js';
+import { until } from '../support/net.js';
 
 const CTL = path.join(ROOT, 'dist/admin/ctl.js');
 
@@ -180,6 +185,74 @@ test('SIGTERM drains: exits only when the last call ends; a second signal exits 
   assert.equal(d2.proc.exitCode, null);
   d2.proc.kill('SIGINT');
   assert.equal(await exited2, 0);
+});
+
+test('a restart after SIGTERM accepts new calls and enables Kamailio\'s row again; an explicit drain survives the restart', async (t) => {
+  // systemctl restart: SIGTERM, then start again on the same state directory (local file, SQLite).
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'rtprelay-restart-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const url = 'udp:127.0.0.1:2223';
+  const args = [`--state-dir=${dir}`, `--instance-url=${url}`, '--listen-http=127.0.0.1:0', '--shutdown-timeout=20'];
+  const db = knexFactory(knexConfig(`sqlite:${path.join(dir, 'rtprelay.sqlite')}`));
+  t.after(() => db.destroy());
+  const rows = async () => {
+    const [kam, mine] = await Promise.all([db('rtpengine').where({ url }).first(), db('rtprelay_instances').where({ url }).first()]);
+    return { disabled: Number(kam.disabled), wanted: mine.wanted, state: mine.state, startedMs: Number(mine.started_ms), heartbeatMs: Number(mine.heartbeat_ms) };
+  };
+  // Started, and polled the database once: its start time registered, a heartbeat written after it.
+  const start = async (): Promise<Daemon> => {
+    const before = Date.now();
+    const d = await startDaemon(t, args);
+    await until(async () => { const r = await rows(); return r.startedMs >= before && r.heartbeatMs >= r.startedMs; }, 'the first database poll');
+    return d;
+  };
+  const sigterm = async (d: Daemon): Promise<void> => {
+    const exited = new Promise<number | null>((r) => d.proc.once('exit', (c) => r(c)));
+    d.proc.kill('SIGTERM');
+    assert.equal(await exited, 0);
+  };
+  const offer = async (d: Daemon, callId: string) => (await d.ng.cmd({ command: 'offer', 'call-id': callId, 'from-tag': 'x', sdp: sdp({ port: 6000 }) }));
+
+  const d1 = await start();
+  await setUpCall(d1, t, 'running');
+  const exited = new Promise<number | null>((r) => d1.proc.once('exit', (c) => r(c)));
+  d1.proc.kill('SIGTERM');
+  // While the call runs: draining, and Kamailio's row disabled so that Kamailio sends new calls elsewhere.
+  await until(async () => (await rows()).disabled === 1, 'Kamailio\'s row disabled during the shutdown drain');
+  assert.equal((await rows()).state, 'draining');
+  assert.equal(JSON.parse((await http(d1, 'GET', '/api/instance')).text).state, 'draining');
+  assert.equal((await offer(d1, 'late'))['error-reason'], 'Parallel session limit reached');
+  assert.equal((await d1.ng.cmd({ command: 'delete', 'call-id': 'running' })).result, 'ok');
+  assert.equal(await exited, 0);
+  assert.deepEqual(await rows().then((r) => [r.disabled, r.wanted, r.state]), [1, 'active', 'drained']);
+
+  // The next start is active: new calls accepted, Kamailio's row enabled again.
+  const d2 = await start();
+  assert.equal((await offer(d2, 'after-restart')).result, 'ok', 'a restarted instance accepts new calls');
+  assert.deepEqual(await rows().then((r) => [r.disabled, r.wanted, r.state]), [0, 'active', 'active']);
+  await d2.ng.cmd({ command: 'delete', 'call-id': 'after-restart' });
+
+  // Drained by the operator, then restarted: still draining, Kamailio's row still disabled.
+  assert.equal(JSON.parse((await http(d2, 'POST', '/api/drain')).text).state, 'drained');
+  await until(async () => (await rows()).wanted === 'draining', 'the drain written to the database');
+  await sigterm(d2);
+  const d3 = await start();
+  assert.equal((await offer(d3, 'refused'))['error-reason'], 'Parallel session limit reached');
+  assert.deepEqual(await rows().then((r) => [r.disabled, r.wanted, r.state]), [1, 'draining', 'drained']);
+
+  // Enabled during the shutdown drain (a call still up): the next start is active.
+  assert.equal(JSON.parse((await http(d3, 'POST', '/api/enable')).text).state, 'active');
+  await setUpCall(d3, t, 'running3');
+  const exited3 = new Promise<number | null>((r) => d3.proc.once('exit', (c) => r(c)));
+  d3.proc.kill('SIGTERM');
+  await until(async () => (await rows()).disabled === 1, 'Kamailio\'s row disabled during the shutdown drain');
+  assert.equal(JSON.parse((await http(d3, 'POST', '/api/disable')).text).state, 'disabled');
+  await until(async () => (await rows()).wanted === 'disabled', 'the disable written to the database');
+  assert.equal((await d3.ng.cmd({ command: 'delete', 'call-id': 'running3' })).result, 'ok');
+  assert.equal(await exited3, 0);
+  const d4 = await start();
+  assert.equal((await offer(d4, 'refused4'))['error-reason'], 'Parallel session limit reached', 'disabled during the shutdown: still disabled');
+  assert.deepEqual(await rows().then((r) => [r.disabled, r.wanted, r.state]), [1, 'disabled', 'disabled']);
 });
 
 test('SIGTERM with a call that never ends exits after the shutdown timeout', async (t) => {

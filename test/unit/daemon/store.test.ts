@@ -1,12 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
 import knexFactory from 'knex';
-import { Instance } from '../../../daemon/instance.js';
+import { Instance, type InstanceStateName } from '../../../daemon/instance.js';
 import { Store, knexConfig } from '../../../daemon/store.js';
 import { until } from '../../support/net.js';
 
@@ -115,4 +115,175 @@ test('call records are buffered while the database is away and written when it c
   assert.equal(r.duration_ms, 4000);
   assert.equal(Number(r.a_packets), 10);
   assert.equal(Number(r.b_lost), 1);
+});
+
+// --- The shutdown drain (SIGTERM) against the operator's drain, across a restart. -------------
+
+const URL = 'udp:127.0.0.1:2223';
+const UNREACHABLE = 'postgres://u:p@127.0.0.1:1/x';
+
+/** One run of the instance: an Instance and its Store on a state directory, as Operations builds them. */
+function run(t: { after: (fn: () => Promise<void> | void) => void }, dir: string, dbUrl: string) {
+  const table = { acceptingNewCalls: true, calls: 0, liveCalls() { return this.calls; } };
+  const instance = new Instance(table, quiet);
+  const store = new Store({
+    dbUrl, instanceUrl: URL, name: 'test', setid: 0, version: 'x', stateDir: dir, pollMs: 50, recordDays: 0,
+  }, instance, () => table.calls, quiet);
+  t.after(() => store.close());
+  store.restoreLocal();
+  store.start();
+  return { table, instance, store };
+}
+
+function database(t: { after: (fn: () => Promise<void> | void) => void }) {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'rtprelay-store-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const url = `sqlite:${path.join(dir, 'db.sqlite')}`;
+  const db = knexFactory(knexConfig(url));
+  t.after(() => db.destroy());
+  const rows = async () => {
+    const [kam, mine] = await Promise.all([db('rtpengine').where({ url: URL }).first(), db('rtprelay_instances').where({ url: URL }).first()]);
+    return { disabled: Number(kam.disabled), wanted: mine.wanted as string, state: mine.state as string };
+  };
+  return { dir, url, db, rows };
+}
+
+/** A run as far as its first poll of the database: started_ms is this run's, the heartbeat after it. */
+async function polled(db: knexFactory.Knex, started: number): Promise<void> {
+  await until(async () => {
+    const r = await db('rtprelay_instances').where({ url: URL }).first();
+    return Number(r.started_ms) >= started && Number(r.heartbeat_ms) >= Number(r.started_ms);
+  }, 'the first poll of this run');
+}
+
+/** SIGTERM as Operations does it: the shutdown drain, then the store closes once the calls are gone. */
+async function shutDown(r: ReturnType<typeof run>): Promise<void> {
+  r.instance.shutDown('shutdown');
+  r.table.calls = 0;
+  r.instance.check();
+  await r.store.close();
+}
+
+test('a shutdown drain shows draining with Kamailio\'s row disabled; the next start is active and enables the row again', async (t) => {
+  const { dir, url, db, rows } = database(t);
+  const first = run(t, dir, url);
+  first.table.calls = 1;
+  await until(() => first.store.state === 'up', 'database up');
+  first.instance.shutDown('shutdown');
+  assert.equal(first.table.acceptingNewCalls, false);
+  await until(async () => (await rows()).disabled === 1, 'Kamailio\'s row disabled while shutting down');
+  assert.deepEqual(await rows(), { disabled: 1, wanted: 'active', state: 'draining' });
+  await shutDown(first);
+  assert.deepEqual(await rows(), { disabled: 1, wanted: 'active', state: 'drained' }, 'the last state reaches the database before close');
+  assert.equal(JSON.parse(readFileSync(path.join(dir, 'instance-state.json'), 'utf8')).wanted, 'active');
+
+  // Restarted while the database is away: the local file says active.
+  const offline = run(t, dir, UNREACHABLE);
+  assert.equal(offline.instance.state, 'active');
+  assert.equal(offline.table.acceptingNewCalls, true);
+  await offline.store.close();
+
+  // Restarted with the database: active, and Kamailio's row enabled again.
+  const started = Date.now();
+  const second = run(t, dir, url);
+  assert.equal(second.instance.state, 'active');
+  await polled(db, started);
+  assert.equal(second.instance.state, 'active');
+  assert.deepEqual(await rows(), { disabled: 0, wanted: 'active', state: 'active' });
+});
+
+test('a shutdown drain with no database leaves the local file active', async (t) => {
+  const { dir } = database(t);
+  const first = run(t, dir, UNREACHABLE);
+  await shutDown(first);
+  assert.equal(run(t, dir, UNREACHABLE).instance.state, 'active');
+});
+
+/** How an operator asks for draining or disabled, before or during the shutdown drain. */
+const explicit: { how: string; expect: 'draining' | 'disabled'; ask: (r: ReturnType<typeof run>, db: knexFactory.Knex) => Promise<void>; during: boolean }[] = [
+  { how: 'CLI/HTTP drain before', expect: 'draining', during: false, ask: async (r) => r.instance.set('draining', 'http') },
+  { how: 'CLI/HTTP disable before', expect: 'disabled', during: false, ask: async (r) => r.instance.set('disabled', 'http') },
+  { how: 'SQL on wanted before', expect: 'draining', during: false, ask: async (r, db) => {
+    await db('rtprelay_instances').where({ url: URL }).update({ wanted: 'draining' });
+    await until(() => r.instance.wanted === 'draining', 'SQL drain seen');
+  } },
+  { how: 'Kamailio\'s disabled before', expect: 'disabled', during: false, ask: async (r, db) => {
+    await db('rtpengine').where({ url: URL }).update({ disabled: 1 });
+    await until(() => r.instance.wanted === 'disabled', 'Kamailio\'s disabled seen');
+  } },
+  { how: 'CLI/HTTP drain during', expect: 'draining', during: true, ask: async (r) => r.instance.set('draining', 'http') },
+  { how: 'CLI/HTTP disable during', expect: 'disabled', during: true, ask: async (r) => r.instance.set('disabled', 'http') },
+  { how: 'SQL on wanted during', expect: 'draining', during: true, ask: async (r, db) => {
+    await db('rtprelay_instances').where({ url: URL }).update({ wanted: 'draining' });
+    await until(() => r.instance.wanted === 'draining', 'SQL drain seen');
+  } },
+];
+
+for (const e of explicit) {
+  test(`an explicit drain or disable survives the restart, with or without the database: ${e.how} the shutdown`, async (t) => {
+    const { dir, url, db, rows } = database(t);
+    const first = run(t, dir, url);
+    first.table.calls = 1;
+    await until(() => first.store.state === 'up', 'database up');
+    if (e.during) first.instance.shutDown('shutdown');
+    await e.ask(first, db);
+    await until(async () => (await rows()).wanted === e.expect, 'the wish written to our row');
+    await shutDown(first);
+    assert.equal(JSON.parse(readFileSync(path.join(dir, 'instance-state.json'), 'utf8')).wanted, e.expect);
+    assert.equal((await rows()).disabled, 1);
+
+    const offline = run(t, dir, UNREACHABLE);
+    assert.equal(offline.instance.state, e.expect === 'draining' ? 'drained' : 'disabled');
+    assert.equal(offline.table.acceptingNewCalls, false);
+    await offline.store.close();
+
+    const started = Date.now();
+    const second = run(t, dir, url);
+    await polled(db, started);
+    assert.equal(second.instance.wanted, e.expect);
+    assert.equal(second.table.acceptingNewCalls, false);
+    assert.deepEqual(await rows(), { disabled: 1, wanted: e.expect, state: e.expect === 'draining' ? 'drained' : 'disabled' });
+  });
+}
+
+test('what an operator changed in the database while the instance was down wins at the next start', async (t) => {
+  const { dir, url, db, rows } = database(t);
+  const restart = async (): Promise<{ state: InstanceStateName; row: Awaited<ReturnType<typeof rows>> }> => {
+    const started = Date.now();
+    const r = run(t, dir, url);
+    await polled(db, started);
+    const state = r.instance.state;
+    await shutDown(r);
+    return { state, row: await rows() };
+  };
+  const first = run(t, dir, url);
+  await until(() => first.store.state === 'up', 'database up');
+  await shutDown(first);
+  // After a shutdown drain (Kamailio's row still disabled), our wanted column set to draining.
+  await db('rtprelay_instances').where({ url: URL }).update({ wanted: 'draining' });
+  let r = await restart();
+  assert.equal(r.state, 'drained');
+  // Drained and shut down; Kamailio's row enabled again by SQL while down: active.
+  await db('rtpengine').where({ url: URL }).update({ disabled: 0 });
+  r = await restart();
+  assert.equal(r.state, 'active');
+  assert.equal(r.row.wanted, 'active', 'our wanted column follows Kamailio\'s');
+  // Shut down; our wanted column set to disabled while down.
+  await db('rtprelay_instances').where({ url: URL }).update({ wanted: 'disabled' });
+  r = await restart();
+  assert.equal(r.state, 'disabled');
+  // Disabled and shut down; our wanted column set to active while down: active, Kamailio's row enabled.
+  await db('rtprelay_instances').where({ url: URL }).update({ wanted: 'active' });
+  r = await restart();
+  assert.equal(r.state, 'active');
+  // Stopped without a shutdown drain (SIGINT: the row left enabled), then disabled in Kamailio's row.
+  const started = Date.now();
+  const last = run(t, dir, url);
+  await polled(db, started);
+  await last.store.close();
+  assert.equal((await rows()).disabled, 0);
+  await db('rtpengine').where({ url: URL }).update({ disabled: 1 });
+  r = await restart();
+  assert.equal(r.state, 'disabled');
+  assert.equal(r.row.wanted, 'disabled');
 });
