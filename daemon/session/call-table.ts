@@ -467,9 +467,9 @@ export class CallTable {
       // A BUNDLE member shares its owner's socket: the socket's counters and quality are shown
       // (and totalled) once, on the owner; the member shows its port, endpoint and state.
       const shared = isBundleMember(m);
-      const counters = shared ? { packets: 0, bytes: 0, errors: 0 } : { packets: st?.packets ?? 0, bytes: st?.bytes ?? 0, errors: st?.errors ?? 0 };
+      const packets = shared ? 0 : st?.packets ?? 0, bytes = shared ? 0 : st?.bytes ?? 0, errors = shared ? 0 : st?.errors ?? 0;
       const t = kind === 'rtp' ? totals.rtp : totals.rtcp;
-      t.packets += counters.packets; t.bytes += counters.bytes; t.errors += counters.errors;
+      t.packets += packets; t.bytes += bytes; t.errors += errors;
       const muxed = kind === 'rtcp' && m.rtcpMux;
       return {
         kind,
@@ -477,7 +477,8 @@ export class CallTable {
         endpoint: st?.remote ?? (kind === 'rtp' ? m.remoteRtp : m.remoteRtcp),
         advertised: kind === 'rtp' ? m.remoteRtp : m.remoteRtcp,
         confirmed: st?.confirmed ?? false,
-        stats: { ...counters, dropped: shared ? 0 : st?.dropped ?? 0, lastPacketMs: st?.lastPacketMs ?? 0 },
+        // Plain literal, no spread of a counters object (the delete reply builds four of these).
+        stats: { packets, bytes, errors, dropped: shared ? 0 : st?.dropped ?? 0, lastPacketMs: st?.lastPacketMs ?? 0 },
         ssrc: shared ? null : st?.ssrc ?? null,
         quality: kind === 'rtp' && !shared ? st?.quality ?? null : null,
         rtcpMuxed: muxed,
