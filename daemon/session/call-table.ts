@@ -11,7 +11,7 @@ import type {
   Call, DeleteOptions, LocalPair, MediaState, OfferAnswerOptions, Participant, QueryOptions, RecordingOptions,
 } from './model.js';
 import { applyAnswer, applyOffer, LOOP_PROTECT_ID, type OfferAnswerContext } from './offer-answer.js';
-import { allSockets, callPlans, cloneState, legOf, oldLegs, opensTransaction, pairsOf, socketIds, type Leg } from './dialogue.js';
+import { allSockets, callPlans, cloneCall, cloneParticipants, legOf, oldLegs, opensTransaction, pairsOf, socketIds, type Leg } from './dialogue.js';
 import { mediaInfo, parseSdp, STATIC_PAYLOAD_TYPES } from './sdp.js';
 import { isBundleMember } from './bundle.js';
 
@@ -238,10 +238,10 @@ export class CallTable {
         call.lastSignalMs = this.clock.nowMs;
         return { sdp: a.sdpOut };
       }
-      const snapshot = isNew ? null : cloneState(call);
+      const snapshot = isNew ? null : cloneCall(call);
       // A re-offer on an established dialogue keeps the committed state beside it until answered.
       const opens = !isNew && !call.pending && opts.fromTag !== '' && opensTransaction(call, opts);
-      const committed = opens ? cloneState(call.participants) : call.pending?.committed ?? null;
+      const committed = opens ? cloneParticipants(call.participants) : call.pending?.committed ?? null;
       const retired: number[] = [];
       try {
         const sdp = await applyOffer(this.context(retired), call, opts);
@@ -282,7 +282,7 @@ export class CallTable {
         call.lastSignalMs = this.clock.nowMs;
         return { sdp: b.sdpOut };
       }
-      const snapshot = cloneState(call);
+      const snapshot = cloneCall(call);
       const retired: number[] = [];
       try {
         const sdp = await applyAnswer(this.context(retired), call, opts);
