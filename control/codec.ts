@@ -253,7 +253,10 @@ function room(n: number): void {
 
 /** ASCII digits of a non-negative integer or a short ASCII string, one byte each (room made). */
 function writeAscii(s: string): void {
-  for (let i = 0; i < s.length; i++) scratch[pos++] = s.charCodeAt(i);
+  const buf = scratch;
+  let p = pos;
+  for (let i = 0; i < s.length; i++) buf[p++] = s.charCodeAt(i);
+  pos = p;
 }
 
 /** Decimal digits of a non-negative integer (room made), as String(n) writes them. */
@@ -262,15 +265,16 @@ function writeInt(n: number): void {
   if (n > Number.MAX_SAFE_INTEGER) { writeAscii(String(n)); return; }
   let digits = 1;
   for (let t = n; t >= 10; t = Math.floor(t / 10)) digits++;
-  let at = pos + digits;
-  pos = at;
+  const buf = scratch;
+  let p = pos + digits;
+  pos = p;
   let t = n;
   while (t >= 10) {
     const q = Math.floor(t / 10);
-    scratch[--at] = 0x30 + (t - q * 10);
+    buf[--p] = 0x30 + (t - q * 10);
     t = q;
   }
-  scratch[--at] = 0x30 + t;
+  buf[--p] = 0x30 + t;
 }
 
 function writeString(x: string): void {
@@ -283,16 +287,21 @@ function writeString(x: string): void {
     pos += scratch.write(x, pos, 'latin1');
     return;
   }
-  // Short strings (keys, tags, flags): copied while checked, undone if one is not ASCII.
+  // Short strings (keys, tags, flags): copied while checked, undone if one is not ASCII. The
+  // cursor in a local: `pos` is a module variable, a memory load and store per byte otherwise
+  // (that loop was most of the ~7 µs a delete reply took to encode).
   room(n + 12);
   const start = pos;
   writeInt(n);
-  scratch[pos++] = COLON;
+  const buf = scratch;
+  let p = pos;
+  buf[p++] = COLON;
   for (let i = 0; i < n; i++) {
     const c = x.charCodeAt(i);
     if (c > 0x7f) { pos = start; writeBytes(Buffer.from(x, 'utf8')); return; }
-    scratch[pos++] = c;
+    buf[p++] = c;
   }
+  pos = p;
 }
 
 function writeBytes(b: Buffer): void {
