@@ -116,7 +116,8 @@ let at = 0;
 function build(buf: Buffer): NgValue {
   const c = buf[at]!;
   if (c === I) {
-    const end = buf.indexOf(E, at);
+    let end = at + 1;
+    while (buf[end] !== E) end++;
     const v = Number(buf.toString('latin1', at + 1, end));
     at = end + 1;
     return v;
@@ -134,21 +135,31 @@ function build(buf: Buffer): NgValue {
     const out = Object.create(null) as NgDict;
     while (at < buf.length && buf[at] !== E) {
       // A key straight to its string (no Buffer for it): keys are strings, as `scan` checked.
-      const colon = buf.indexOf(COLON, at);
-      const end = colon + 1 + decimal(buf, at, colon);
-      const k = (buf as unknown as { utf8Slice(from: number, to: number): string }).utf8Slice(colon + 1, end);
-      at = end;
+      const len = lengthPrefix(buf);
+      const k = (buf as unknown as { utf8Slice(from: number, to: number): string }).utf8Slice(at, at + len);
+      at += len;
       const v = build(buf);
       if (!(k in out)) out[k] = v; // rtpengine keeps the first of duplicate keys
     }
     at++;
     return out;
   }
-  const colon = buf.indexOf(COLON, at);
-  const len = decimal(buf, at, colon);
-  const from = colon + 1;
+  const len = lengthPrefix(buf);
+  const from = at;
   at = from + len;
   return buf.subarray(from, at);
+}
+
+/**
+ * Reads the `LEN:` of a string at `at` (digits `scan` checked) and leaves `at` on its first
+ * byte. A JS loop over at most ten bytes: Buffer#indexOf is a call into C++ (~100 ns), two per
+ * key and string value, ~15 % of a decode.
+ */
+function lengthPrefix(buf: Buffer): number {
+  let i = at, n = 0;
+  for (let c = buf[i]!; c !== COLON; c = buf[++i]!) n = n * 10 + (c - 0x30);
+  at = i + 1;
+  return n;
 }
 
 /**
