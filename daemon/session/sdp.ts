@@ -192,7 +192,24 @@ const RULE_RTPMAP = A_RULES.find((r) => r.push === 'rtp')!;
 const RULE_RTCP = A_RULES.find((r) => r.name === 'rtcp')!;
 const RULE_PTIME = A_RULES.find((r) => r.name === 'ptime')!;
 
-const toIntIfInt = (v: string): string | number => (String(Number(v)) === v ? Number(v) : v);
+/**
+ * sdp-transform's toIntIfInt: `String(Number(v)) === v ? Number(v) : v`. Plain digits without a
+ * leading zero (payload types, rates, ports) are that number without the round trip through a
+ * string, which was a third of readAttributes; anything else takes the original test.
+ */
+function toIntIfInt(v: string): string | number {
+  const n = v.length;
+  if (n > 0 && n < 16) {
+    let x = 0, i = 0;
+    for (; i < n; i++) {
+      const c = v.charCodeAt(i) - 0x30;
+      if (c < 0 || c > 9) break;
+      x = x * 10 + c;
+    }
+    if (i === n && (n === 1 || v.charCodeAt(0) !== 0x30)) return x;
+  }
+  return String(Number(v)) === v ? Number(v) : v;
+}
 
 type SectionAttributes = { rtp: { payload: number; codec: string; rate?: number; encoding?: string }[]; rtcp?: { port: number; ipVer?: number; address?: string }; ptime?: number };
 
@@ -237,13 +254,17 @@ function directionOf(v: string): Direction | undefined {
   return v.length === d.length || v.charCodeAt(d.length) === 0x3a ? d : undefined;
 }
 
+/**
+ * Every line with its CRLF, appended to one string: join('\r\n') + '\r\n' copied the text once
+ * for the join and again when the trailing CRLF's rope was flattened.
+ */
 export function serializeSdp(doc: SdpDoc): string {
-  const out: string[] = [];
-  for (const l of doc.session) out.push(`${l.type}=${l.value}`);
+  let out = '';
+  for (const l of doc.session) out += l.type + '=' + l.value + '\r\n';
   for (const m of doc.media) {
     const port = m.portCount !== null ? `${m.port}/${m.portCount}` : `${m.port}`;
-    out.push(`m=${m.type} ${port} ${m.proto}${m.fmts.length ? ' ' + m.fmts.join(' ') : ''}`);
-    for (const l of m.lines) out.push(`${l.type}=${l.value}`);
+    out += `m=${m.type} ${port} ${m.proto}${m.fmts.length ? ' ' + m.fmts.join(' ') : ''}\r\n`;
+    for (const l of m.lines) out += l.type + '=' + l.value + '\r\n';
   }
-  return out.join('\r\n') + '\r\n';
+  return out;
 }
