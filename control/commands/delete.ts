@@ -22,8 +22,11 @@ export const del: CommandHandler = async (p, ctx): Promise<NgDict> => {
   }
   // A recorded call's files (the pcap paths), as in rtpengine's offer/answer replies; with only a
   // call-id too, so the proxy learns them whichever delete it sends.
-  const stats: NgDict = { ...(files.length ? { recordings: files } : {}), ...(r.snapshot ? formatCall(r.snapshot) : {}) };
-  if (r.rolledBack) return { ...stats, warning: ROLLED_BACK, result: 'ok' };
-  if (r.nothingPending) return { ...stats, warning: NOTHING_PENDING, result: 'ok' };
-  return { ...stats, result: 'ok' };
+  const reply: NgDict = {};
+  if (files.length) reply.recordings = files;
+  if (r.snapshot) formatCall(r.snapshot, reply);
+  if (r.rolledBack) reply.warning = ROLLED_BACK;
+  else if (r.nothingPending) reply.warning = NOTHING_PENDING;
+  reply.result = 'ok';
+  return reply;
 };

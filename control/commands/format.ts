@@ -67,7 +67,12 @@ function ssrcDict(c: CallSnapshot): NgDict {
   return out;
 }
 
-export function formatCall(c: CallSnapshot): NgDict {
+/**
+ * The call in rtpengine's shape, its keys written into `out` (a fresh dict by default) after any
+ * it holds: the delete reply is built in one dict instead of spread into a second and a third.
+ * Optional keys are assigned, not spread in, for the same order at less cost.
+ */
+export function formatCall(c: CallSnapshot, out: NgDict = {}): NgDict {
   const tags: NgDict = {};
   let untagged = 0;
   for (const p of c.participants) {
@@ -85,26 +90,30 @@ export function formatCall(c: CallSnapshot): NgDict {
       if (m.direction === 'sendrecv' || m.direction === 'sendonly') flags.push('send');
       if (m.direction === 'sendrecv' || m.direction === 'recvonly') flags.push('recv');
       if (m.rtcpMux) flags.push('rtcp-mux');
-      return {
+      const media: NgDict = {
         index: m.index, type: m.type, protocol: m.protocol,
         streams: m.streams.map((s) => stream(s, c.createdMs, m.strictSource, m.mediaHandover)),
         flags,
-        // rtprelay: committed legs a pending re-offer replaced, still relaying until it completes.
-        ...(m.oldStreams.length ? { 'committed streams': m.oldStreams.map((s) => stream(s, c.createdMs, m.strictSource, m.mediaHandover)) } : {}),
       };
+      // rtprelay: committed legs a pending re-offer replaced, still relaying until it completes.
+      if (m.oldStreams.length) media['committed streams'] = m.oldStreams.map((s) => stream(s, c.createdMs, m.strictSource, m.mediaHandover));
+      return media;
     });
     tags[key] = t;
   }
-  return {
-    created: secs(c.createdMs),
-    created_us: (c.createdMs % 1000) * 1000,
-    'last signal': secs(c.lastSignalMs),
-    SSRC: ssrcDict(c),
-    tags,
-    totals: { RTP: { ...c.totals.rtp }, RTCP: { ...c.totals.rtcp } },
-    // rtprelay: a re-offer waiting for its answer (absent when none is).
-    ...(c.pending ? { 'pending offer': { 'from-tag': c.pending.offererTag, since: secs(c.pending.sinceMs) } } : {}),
-    // rtprelay: the call's recording (absent when it was never recorded).
-    ...(c.recording ? { recording: { state: c.recording.state, metadata: c.recording.metadata, files: c.recording.files } } : {}),
+  out.created = secs(c.createdMs);
+  out.created_us = (c.createdMs % 1000) * 1000;
+  out['last signal'] = secs(c.lastSignalMs);
+  out.SSRC = ssrcDict(c);
+  out.tags = tags;
+  const rtp = c.totals.rtp, rtcp = c.totals.rtcp;
+  out.totals = {
+    RTP: { packets: rtp.packets, bytes: rtp.bytes, errors: rtp.errors },
+    RTCP: { packets: rtcp.packets, bytes: rtcp.bytes, errors: rtcp.errors },
   };
+  // rtprelay: a re-offer waiting for its answer (absent when none is).
+  if (c.pending) out['pending offer'] = { 'from-tag': c.pending.offererTag, since: secs(c.pending.sinceMs) };
+  // rtprelay: the call's recording (absent when it was never recorded).
+  if (c.recording) out.recording = { state: c.recording.state, metadata: c.recording.metadata, files: c.recording.files };
+  return out;
 }

@@ -4,7 +4,7 @@
 // its own port, which a browser with bundlePolicy 'max-bundle' refuses; the plain side still gets
 // separate m= lines and ports. Pure functions over the plain call state; no sockets, no NG.
 import type { MediaState, Participant } from './model.js';
-import { attrName, attrValue, type MediaInfo, type SdpDoc, type SdpLine } from './sdp.js';
+import { attrValue, isAttr, type MediaInfo, type SdpDoc, type SdpLine } from './sdp.js';
 
 /** The a=mid of media section `index` (0-based), or null. */
 export function midOf(doc: SdpDoc, index: number): string | null {
@@ -16,7 +16,7 @@ export function midOf(doc: SdpDoc, index: number): string | null {
 export function ssrcsOf(doc: SdpDoc, index: number): number[] {
   const out = new Set<number>();
   for (const l of doc.media[index]!.lines) {
-    if (l.type !== 'a' || attrName(l) !== 'ssrc') continue;
+    if (!isAttr(l, 'ssrc')) continue;
     const n = Number(attrValue(l).split(' ')[0]);
     if (Number.isInteger(n) && n >= 0 && n <= 0xffffffff) out.add(n);
   }
@@ -39,7 +39,7 @@ export function offeredBundle(doc: SdpDoc, info: readonly MediaInfo[]): Map<numb
   const byMid = new Map<string, number>();
   info.forEach((mi) => { const mid = midOf(doc, mi.index); if (mid !== null && !byMid.has(mid)) byMid.set(mid, mi.index); });
   for (const l of doc.session) {
-    if (l.type !== 'a' || attrName(l) !== 'group') continue;
+    if (!isAttr(l, 'group')) continue;
     const [semantics, ...mids] = attrValue(l).split(' ').filter((x) => x !== '');
     if (semantics !== 'BUNDLE') continue;
     let owner = -1;
@@ -134,7 +134,12 @@ export function bundleMembers(from: Participant, owner: MediaState): MediaState[
 export function clockRatesOf(codecs: MediaInfo['codecs']): Record<number, number> {
   const out: Record<number, number> = {};
   for (const c of codecs) {
-    const hz = Number(c.encoding?.split('/')[1]);
+    // The second field of the encoding (what split('/')[1] gave), without the array.
+    const e = c.encoding;
+    const i = e === null ? -1 : e.indexOf('/');
+    if (i < 0) continue;
+    const j = e!.indexOf('/', i + 1);
+    const hz = Number(e!.slice(i + 1, j < 0 ? e!.length : j));
     if (Number.isInteger(hz) && hz > 0) out[c.pt] = hz;
   }
   return out;

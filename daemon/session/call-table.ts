@@ -11,7 +11,7 @@ import type {
   Call, DeleteOptions, LocalPair, MediaState, OfferAnswerOptions, Participant, QueryOptions, RecordingOptions,
 } from './model.js';
 import { applyAnswer, applyOffer, LOOP_PROTECT_ID, type OfferAnswerContext } from './offer-answer.js';
-import { allSockets, callPlans, cloneState, legOf, oldLegs, opensTransaction, pairsOf, socketIds, type Leg } from './dialogue.js';
+import { allSockets, callPlans, cloneCall, cloneParticipants, legOf, oldLegs, opensTransaction, pairsOf, socketIds, type Leg } from './dialogue.js';
 import { mediaInfo, parseSdp, STATIC_PAYLOAD_TYPES } from './sdp.js';
 import { isBundleMember } from './bundle.js';
 
@@ -240,10 +240,10 @@ export class CallTable {
         call.lastSignalMs = this.clock.nowMs;
         return { sdp: a.sdpOut };
       }
-      const snapshot = isNew ? null : cloneState(call);
+      const snapshot = isNew ? null : cloneCall(call);
       // A re-offer on an established dialogue keeps the committed state beside it until answered.
       const opens = !isNew && !call.pending && opts.fromTag !== '' && opensTransaction(call, opts);
-      const committed = opens ? cloneState(call.participants) : call.pending?.committed ?? null;
+      const committed = opens ? cloneParticipants(call.participants) : call.pending?.committed ?? null;
       const retired: number[] = [];
       try {
         const sdp = await applyOffer(this.context(retired), call, opts);
@@ -285,7 +285,7 @@ export class CallTable {
         call.lastSignalMs = this.clock.nowMs;
         return { sdp: b.sdpOut };
       }
-      const snapshot = cloneState(call);
+      const snapshot = cloneCall(call);
       const retired: number[] = [];
       try {
         const sdp = await applyAnswer(this.context(retired), call, opts);
@@ -471,9 +471,9 @@ export class CallTable {
       // A BUNDLE member shares its owner's socket: the socket's counters and quality are shown
       // (and totalled) once, on the owner; the member shows its port, endpoint and state.
       const shared = isBundleMember(m);
-      const counters = shared ? { packets: 0, bytes: 0, errors: 0 } : { packets: st?.packets ?? 0, bytes: st?.bytes ?? 0, errors: st?.errors ?? 0 };
+      const packets = shared ? 0 : st?.packets ?? 0, bytes = shared ? 0 : st?.bytes ?? 0, errors = shared ? 0 : st?.errors ?? 0;
       const t = kind === 'rtp' ? totals.rtp : totals.rtcp;
-      t.packets += counters.packets; t.bytes += counters.bytes; t.errors += counters.errors;
+      t.packets += packets; t.bytes += bytes; t.errors += errors;
       const muxed = kind === 'rtcp' && m.rtcpMux;
       return {
         kind,
@@ -481,7 +481,8 @@ export class CallTable {
         endpoint: st?.remote ?? (kind === 'rtp' ? m.remoteRtp : m.remoteRtcp),
         advertised: kind === 'rtp' ? m.remoteRtp : m.remoteRtcp,
         confirmed: st?.confirmed ?? false,
-        stats: { ...counters, dropped: shared ? 0 : st?.dropped ?? 0, lastPacketMs: st?.lastPacketMs ?? 0 },
+        // Plain literal, no spread of a counters object (the delete reply builds four of these).
+        stats: { packets, bytes, errors, dropped: shared ? 0 : st?.dropped ?? 0, lastPacketMs: st?.lastPacketMs ?? 0 },
         ssrc: shared ? null : st?.ssrc ?? null,
         quality: kind === 'rtp' && !shared ? st?.quality ?? null : null,
         rtcpMuxed: muxed,

@@ -6,7 +6,7 @@ import type { BundleRoute, MediaPlane, SocketIce, SocketPlan } from '../../media
 import { NoPortsError } from '../../media/plane.js';
 import { SessionError } from './errors.js';
 import type { Call, LocalPair, MediaState, OfferAnswerOptions, Participant } from './model.js';
-import { attrName, attrValue, MAX_SDP_BYTES, mediaInfo, parseSdp, serializeSdp, type Direction, type MediaInfo, type SdpDoc, type SdpLine } from './sdp.js';
+import { attrValue, isAttr, MAX_SDP_BYTES, mediaInfo, parseSdp, serializeSdp, type Direction, type MediaInfo, type SdpDoc, type SdpLine } from './sdp.js';
 import { randomAlnum, rewriteSdp, type MediaTarget, type RewritePlan } from './rewrite.js';
 import {
   bundleGroupLines, bundleMembers, bundleOwnerOf, clockRatesOf, inheritTransport, isBundleMember, joinBundle, midOf, offeredBundle,
@@ -81,12 +81,17 @@ function parse(sdp: string): { doc: SdpDoc; info: MediaInfo[] } {
 
 const ZERO = new Set(['0.0.0.0', '::']);
 
+/** Equal as JSON.stringify wrote them (both {address, port}, or both null), without the strings. */
+function sameEndpoint(a: { address: string; port: number } | null, b: { address: string; port: number } | null): boolean {
+  return a === b || (a !== null && b !== null && a.address === b.address && a.port === b.port);
+}
+
 /** Updates what a party's SDP says about where it receives. */
 function takeRemote(ctx: OfferAnswerContext, opts: OfferAnswerOptions, m: MediaState, info: MediaInfo, bundleOnly = false): boolean {
   let address = info.connection?.address ?? null;
   const sipSource = opts.flags.has('SIP-source-address') || (ctx.sipSource && !opts.flags.has('trust-address'));
   if (sipSource && opts.receivedFrom && !info.hasIce) address = opts.receivedFrom.address;
-  const before = JSON.stringify([m.remoteRtp, m.remoteRtcp]);
+  const beforeRtp = m.remoteRtp, beforeRtcp = m.remoteRtcp;
   // A bundle-only section (port 0, RFC 8843 6) is not rejected; it receives on the bundle's transport.
   m.rejected = info.port === 0 && !bundleOnly;
   if (info.port === 0 || address === null || ZERO.has(address)) {
@@ -103,7 +108,8 @@ function takeRemote(ctx: OfferAnswerContext, opts: OfferAnswerOptions, m: MediaS
   m.clockRates = clockRatesOf(info.codecs);
   m.protocol = info.proto;
   // Going on hold (no address) or coming back from it is no move: rtpengine keeps its ports.
-  return m.remoteRtp !== null && before !== JSON.stringify([null, null]) && before !== JSON.stringify([m.remoteRtp, m.remoteRtcp]);
+  return m.remoteRtp !== null && (beforeRtp !== null || beforeRtcp !== null)
+    && !(sameEndpoint(beforeRtp, m.remoteRtp) && sameEndpoint(beforeRtcp, m.remoteRtcp));
 }
 
 function emptyMedia(info: MediaInfo): MediaState {
@@ -577,8 +583,8 @@ function lastOffer(a: Participant): { medias: OfferedMedia[] } {
       const fmtp = new Map<string, SdpLine[]>();
       let trickle = false;
       for (const l of inp.doc.media[i]!.lines) {
-        if (l.type === 'a' && attrName(l) === 'ice-options' && attrValue(l).split(' ').includes('trickle')) trickle = true;
-        if (l.type !== 'a' || attrName(l) !== 'fmtp') continue;
+        if (isAttr(l, 'ice-options') && attrValue(l).split(' ').includes('trickle')) trickle = true;
+        if (!isAttr(l, 'fmtp')) continue;
         const pt = attrValue(l).split(' ')[0]!;
         fmtp.set(pt, [...(fmtp.get(pt) ?? []), l]);
       }

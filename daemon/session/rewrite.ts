@@ -154,7 +154,10 @@ function rewriteMedia(m: SdpMediaSection, t: MediaTarget | null, plan: RewritePl
   const rtpmap = new Map<string, SdpLine>();
   const fmtp = new Map<string, SdpLine[]>();
   const fb = new Map<string, SdpLine[]>();
-  const push = (map: Map<string, SdpLine[]>, pt: string, l: SdpLine): void => { map.set(pt, [...(map.get(pt) ?? []), l]); };
+  const push = (map: Map<string, SdpLine[]>, pt: string, l: SdpLine): void => {
+    const had = map.get(pt);
+    if (had === undefined) map.set(pt, [l]); else had.push(l);
+  };
   let mid: string | null = null;
   // Non-a lines (i=, c=, b=, k=) keep their place before the attributes.
   const pre: SdpLine[] = [];
@@ -165,28 +168,45 @@ function rewriteMedia(m: SdpMediaSection, t: MediaTarget | null, plan: RewritePl
       pre.push(l.type === 'c' ? { type: 'c', value: rewriteConnection(l.value, t.address, t.family, keepZero && !t.bundleOnly) } : l);
       continue;
     }
-    const n = attrName(l);
-    const v = attrValue(l);
-    const pt = v.split(' ')[0]!;
-    if (n === 'rtpmap') { if (pts.has(pt)) rtpmap.set(pt, l); continue; }
-    if (n === 'fmtp') { if (pts.has(pt)) push(fmtp, pt, l); continue; }
-    if (n === 'rtcp-fb' && t.rtcpFeedback === false) continue;
-    if (n === 'rtcp-fb' && pt !== '*') { if (pts.has(pt)) push(fb, pt, l); continue; }
-    if (n === 'mid') { mid = v; continue; }
+    const value = l.value;
+    const colon = value.indexOf(':');
+    const n = colon < 0 ? value : value.slice(0, colon);
+    if (n === 'rtpmap' || n === 'fmtp' || n === 'rtcp-fb') {
+      // The payload type: attrValue(l).split(' ')[0], without the array.
+      let pt = '';
+      if (colon >= 0) {
+        const sp = value.indexOf(' ', colon + 1);
+        pt = value.slice(colon + 1, sp < 0 ? value.length : sp);
+      }
+      if (n === 'rtpmap') { if (pts.has(pt)) rtpmap.set(pt, l); continue; }
+      if (n === 'fmtp') { if (pts.has(pt)) push(fmtp, pt, l); continue; }
+      if (t.rtcpFeedback === false) continue;
+      if (pt !== '*') { if (pts.has(pt)) push(fb, pt, l); continue; }
+      other.push(l);
+      continue;
+    }
+    if (n === 'mid') { mid = colon < 0 ? '' : value.slice(colon + 1); continue; }
     if (DIRECTIONS.has(n) && plan.originalSendrecv) { other.push(l); continue; }
     if (n === 'extmap' && plan.stripExtmap) continue;
-    if (MANAGED.has(n) && n !== 'rtcp-fb') continue;
+    if (MANAGED.has(n)) continue;
     if (ICE_ATTRS.has(n) && !keepIce) continue;
     other.push(l);
   }
-  const lines: SdpLine[] = [...pre, ...other];
+  const lines: SdpLine[] = pre;
+  for (const l of other) lines.push(l);
   const midOut = t.midFixed ? t.mid : mid ?? t.mid;
   if (midOut !== null) lines.push({ type: 'a', value: `mid:${midOut}` });
   for (const pt of t.payloadTypes) {
-    const known = STATIC_PAYLOAD_TYPES[Number(pt)];
-    const r = rtpmap.get(pt) ?? (known ? { type: 'a', value: `rtpmap:${pt} ${known}` } : null);
-    if (r) lines.push(r);
-    lines.push(...(fmtp.get(pt) ?? t.fmtpFallback.get(pt) ?? []), ...(fb.get(pt) ?? []));
+    const r = rtpmap.get(pt);
+    if (r !== undefined) lines.push(r);
+    else {
+      const known = STATIC_PAYLOAD_TYPES[Number(pt)];
+      if (known) lines.push({ type: 'a', value: `rtpmap:${pt} ${known}` });
+    }
+    const f = fmtp.get(pt) ?? t.fmtpFallback.get(pt);
+    if (f !== undefined) for (const x of f) lines.push(x);
+    const b = fb.get(pt);
+    if (b !== undefined) for (const x of b) lines.push(x);
   }
   if (!plan.originalSendrecv) lines.push({ type: 'a', value: t.direction });
   if (!plan.noRtcpAttribute) {

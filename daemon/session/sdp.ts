@@ -71,32 +71,50 @@ export function attrValue(l: SdpLine): string {
   return i < 0 ? '' : l.value.slice(i + 1);
 }
 
+/**
+ * `l.type === 'a' && attrName(l) === name` without slicing the name out: the session code asks
+ * this of every line of a section several times per command.
+ */
+export function isAttr(l: SdpLine, name: string): boolean {
+  if (l.type !== 'a') return false;
+  const v = l.value;
+  if (!v.startsWith(name)) return false;
+  return v.length === name.length || v.charCodeAt(name.length) === 0x3a;
+}
+
 /** Splits an SDP body into the ordered model. Throws SessionError BAD_SDP or NO_MEDIA. */
 export function parseSdp(text: string): SdpDoc {
   if (text.length > MAX_SDP_BYTES) throw new SessionError('BAD_SDP', 'SDP too large');
-  const rawLines = text.split(/\r?\n/);
+  // split('\n') with one CR taken off each line that a LF ended is split(/\r?\n/), without a regex.
+  const rawLines = text.split('\n');
+  const last = rawLines.length - 1;
+  for (let i = 0; i < last; i++) {
+    const r = rawLines[i]!;
+    if (r.charCodeAt(r.length - 1) === 0x0d) rawLines[i] = r.slice(0, -1);
+  }
   while (rawLines.length && rawLines[rawLines.length - 1] === '') rawLines.pop();
   if (rawLines[0] !== 'v=0') throw new SessionError('BAD_SDP', 'SDP does not start with v=0');
   const doc: SdpDoc = { session: [], media: [] };
+  let lines = doc.session;
   for (const raw of rawLines) {
-    if (raw.length < 2 || raw[1] !== '=' || !/^[a-z]$/.test(raw[0]!)) {
+    const c0 = raw.charCodeAt(0);
+    if (raw.length < 2 || raw.charCodeAt(1) !== 0x3d || c0 < 0x61 || c0 > 0x7a) {
       throw new SessionError('BAD_SDP', 'malformed SDP line');
     }
     const line: SdpLine = { type: raw[0]!, value: raw.slice(2) };
-    if (line.type === 'm') {
+    if (c0 === 0x6d) {
       const m = /^(\S+) (\d+)(?:\/(\d+))? (\S+)(?: (.*))?$/.exec(line.value);
       if (!m) throw new SessionError('BAD_SDP', 'malformed m= line');
       const port = Number(m[2]);
       if (port > 65535) throw new SessionError('BAD_SDP', 'bad port in m= line');
       if (doc.media.length >= MAX_MEDIA) throw new SessionError('BAD_SDP', 'too many media sections');
-      doc.media.push({
-        type: m[1]!, port, portCount: m[3] ? Number(m[3]) : null, proto: m[4]!,
-        fmts: (m[5] ?? '').split(' ').filter((f) => f !== ''), lines: [],
-      });
-    } else if (doc.media.length) {
-      doc.media[doc.media.length - 1]!.lines.push(line);
+      const fmts: string[] = [];
+      if (m[5] !== undefined) for (const f of m[5].split(' ')) if (f !== '') fmts.push(f);
+      const section: SdpMediaSection = { type: m[1]!, port, portCount: m[3] ? Number(m[3]) : null, proto: m[4]!, fmts, lines: [] };
+      doc.media.push(section);
+      lines = section.lines;
     } else {
-      doc.session.push(line);
+      lines.push(line);
     }
   }
   if (!doc.media.length) throw new SessionError('NO_MEDIA', 'SDP has no media');
@@ -111,46 +129,89 @@ function parseConnection(value: string): Connection | null {
 
 /** The values the session uses, read through sdp-transform so attribute grammar stays its job. */
 export function mediaInfo(doc: SdpDoc, text: string): MediaInfo[] {
-  const parsed = /\r(?!\n)/.test(text) ? sdpTransform.parse(text) : { media: doc.media.map(readAttributes) };
-  const sessionConn = doc.session.find((l) => l.type === 'c');
-  const sessionDir = doc.session.map(attrOf).find((n) => n !== null && DIRECTIONS.has(n)) as Direction | undefined;
-  return doc.media.map((m, index) => {
-    const p = parsed.media[index];
-    const connLine = m.lines.find((l) => l.type === 'c') ?? sessionConn;
+  const parsed = /\r(?!\n)/.test(text) ? sdpTransform.parse(text) : null;
+  let sessionConn: SdpLine | undefined;
+  let sessionDir: Direction | undefined;
+  for (const l of doc.session) {
+    if (sessionConn === undefined && l.type === 'c') sessionConn = l;
+    if (sessionDir === undefined && l.type === 'a') sessionDir = directionOf(l.value);
+  }
+  const out: MediaInfo[] = [];
+  for (let index = 0; index < doc.media.length; index++) {
+    const m = doc.media[index]!;
+    const p = parsed !== null ? parsed.media[index] : readAttributes(m);
+    let connLine: SdpLine | undefined, dirLine: Direction | undefined;
+    let rtcpMux = false, hasIce = false;
+    for (const l of m.lines) {
+      if (l.type === 'c') { connLine ??= l; continue; }
+      if (l.type !== 'a') continue;
+      const v = l.value;
+      if (dirLine === undefined && (dirLine = directionOf(v)) !== undefined) continue;
+      if (v === 'rtcp-mux') rtcpMux = true;
+      else if (v.startsWith('candidate:') || v.startsWith('ice-ufrag:')) hasIce = true;
+    }
+    connLine ??= sessionConn;
     const connection = connLine ? parseConnection(connLine.value) : null;
     if (!connection) throw new SessionError('INCOMPLETE_SDP', 'media without connection address');
     const rtpmaps = new Map<number, string>();
     for (const r of p?.rtp ?? []) {
       rtpmaps.set(r.payload, `${r.codec}/${r.rate ?? ''}${r.encoding ? '/' + r.encoding : ''}`);
     }
-    const codecs = m.fmts.map((f) => {
+    const codecs: Codec[] = [];
+    for (const f of m.fmts) {
       const pt = Number(f);
-      return { pt, encoding: rtpmaps.get(pt) ?? STATIC_PAYLOAD_TYPES[pt] ?? null };
-    });
-    const dirLine = m.lines.map(attrOf).find((n) => n !== null && DIRECTIONS.has(n)) as Direction | undefined;
+      codecs.push({ pt, encoding: rtpmaps.get(pt) ?? STATIC_PAYLOAD_TYPES[pt] ?? null });
+    }
     const rtcp = p?.rtcp
       ? {
         port: p.rtcp.port,
         connection: p.rtcp.address ? { family: (p.rtcp.ipVer === 6 ? 6 : 4) as 4 | 6, address: p.rtcp.address } : null,
       }
       : null;
-    return {
-      index, type: m.type, proto: m.proto, port: m.port, connection, rtcp,
-      rtcpMux: m.lines.some((l) => l.type === 'a' && l.value === 'rtcp-mux'),
+    out.push({
+      index, type: m.type, proto: m.proto, port: m.port, connection, rtcp, rtcpMux,
       // Session-level direction wins over the media's own, as in rtpengine 10.5.
       direction: sessionDir ?? dirLine ?? null,
-      codecs,
-      hasIce: m.lines.some((l) => l.type === 'a' && (l.value.startsWith('candidate:') || l.value.startsWith('ice-ufrag:'))),
+      codecs, hasIce,
       ptime: p?.ptime ?? null,
-    };
-  });
+    });
+  }
+  return out;
 }
 
 interface GrammarRule { name?: string; push?: string; reg: RegExp; names?: string[] }
 /** sdp-transform's own attribute grammar (exported at runtime, not in its typings). */
 const A_RULES = (sdpTransform as unknown as { grammar: { a: GrammarRule[] } }).grammar.a;
+/**
+ * The rules whose results mediaInfo reads. Every rule of the grammar is anchored on its own
+ * attribute name (`^rtpmap:`, `^fmtp:` …), so a line starting `rtpmap:` can match no earlier rule,
+ * and the later ones it may match (`invalid`) write nothing mediaInfo reads: trying just its own
+ * rule gives what find() over the whole grammar gave, without the other regexes.
+ */
+const RULE_RTPMAP = A_RULES.find((r) => r.push === 'rtp')!;
+const RULE_RTCP = A_RULES.find((r) => r.name === 'rtcp')!;
+const RULE_PTIME = A_RULES.find((r) => r.name === 'ptime')!;
 
-const toIntIfInt = (v: string): string | number => (String(Number(v)) === v ? Number(v) : v);
+/**
+ * sdp-transform's toIntIfInt: `String(Number(v)) === v ? Number(v) : v`. Plain digits without a
+ * leading zero (payload types, rates, ports) are that number without the round trip through a
+ * string, which was a third of readAttributes; anything else takes the original test.
+ */
+function toIntIfInt(v: string): string | number {
+  const n = v.length;
+  if (n > 0 && n < 16) {
+    let x = 0, i = 0;
+    for (; i < n; i++) {
+      const c = v.charCodeAt(i) - 0x30;
+      if (c < 0 || c > 9) break;
+      x = x * 10 + c;
+    }
+    if (i === n && (n === 1 || v.charCodeAt(0) !== 0x30)) return x;
+  }
+  return String(Number(v)) === v ? Number(v) : v;
+}
+
+type SectionAttributes = { rtp: { payload: number; codec: string; rate?: number; encoding?: string }[]; rtcp?: { port: number; ipVer?: number; address?: string }; ptime?: number };
 
 /**
  * What sdp-transform's parse() gives for one media section's a=rtpmap, a=rtcp and a=ptime lines
@@ -159,15 +220,15 @@ const toIntIfInt = (v: string): string | number => (String(Number(v)) === v ? Nu
  * it cost ~13 µs of mediaInfo's 16 µs for ngload's offer, far more for a WebRTC one. A text with a
  * lone CR (which sdp-transform splits and our parser does not) still goes through parse().
  */
-function readAttributes(m: SdpMediaSection): { rtp: { payload: number; codec: string; rate?: number; encoding?: string }[]; rtcp?: { port: number; ipVer?: number; address?: string }; ptime?: number } {
+function readAttributes(m: SdpMediaSection): SectionAttributes {
   const loc: Record<string, unknown> & { rtp: unknown[] } = { rtp: [] };
   for (const l of m.lines) {
     if (l.type !== 'a') continue;
     const v = l.value;
-    if (!v.startsWith('rtpmap:') && !v.startsWith('rtcp:') && !v.startsWith('ptime:')) continue;
-    const rule = A_RULES.find((r) => r.reg.test(v));
-    if (!rule) continue;
-    const match = v.match(rule.reg)!;
+    const rule = v.startsWith('rtpmap:') ? RULE_RTPMAP : v.startsWith('rtcp:') ? RULE_RTCP : v.startsWith('ptime:') ? RULE_PTIME : null;
+    if (rule === null) continue;
+    const match = rule.reg.exec(v);
+    if (match === null) continue;
     // sdp-transform's parseReg/attachProperties, for these rules.
     let target: Record<string, unknown>;
     if (rule.push) {
@@ -179,22 +240,31 @@ function readAttributes(m: SdpMediaSection): { rtp: { payload: number; codec: st
       if (rule.name) loc[rule.name] = toIntIfInt(match[1]!);
       continue;
     }
-    rule.names!.forEach((n, i) => { if (match[i + 1] != null) target[n] = toIntIfInt(match[i + 1]!); });
+    const names = rule.names!;
+    for (let i = 0; i < names.length; i++) if (match[i + 1] != null) target[names[i]!] = toIntIfInt(match[i + 1]!);
   }
-  return loc as ReturnType<typeof readAttributes>;
+  return loc as SectionAttributes;
 }
 
-function attrOf(l: SdpLine): string | null {
-  return l.type === 'a' ? attrName(l) : null;
+/** The direction an attribute value names (`sendrecv`, or `sendrecv:…` as attrName reads it), or undefined. */
+function directionOf(v: string): Direction | undefined {
+  const c = v.charCodeAt(0);
+  const d = c === 0x73 ? (v.charCodeAt(4) === 0x72 ? 'sendrecv' : 'sendonly') : c === 0x72 ? 'recvonly' : c === 0x69 ? 'inactive' : null;
+  if (d === null || !v.startsWith(d)) return undefined;
+  return v.length === d.length || v.charCodeAt(d.length) === 0x3a ? d : undefined;
 }
 
+/**
+ * Every line with its CRLF, appended to one string: join('\r\n') + '\r\n' copied the text once
+ * for the join and again when the trailing CRLF's rope was flattened.
+ */
 export function serializeSdp(doc: SdpDoc): string {
-  const out: string[] = [];
-  for (const l of doc.session) out.push(`${l.type}=${l.value}`);
+  let out = '';
+  for (const l of doc.session) out += l.type + '=' + l.value + '\r\n';
   for (const m of doc.media) {
     const port = m.portCount !== null ? `${m.port}/${m.portCount}` : `${m.port}`;
-    out.push(`m=${m.type} ${port} ${m.proto}${m.fmts.length ? ' ' + m.fmts.join(' ') : ''}`);
-    for (const l of m.lines) out.push(`${l.type}=${l.value}`);
+    out += `m=${m.type} ${port} ${m.proto}${m.fmts.length ? ' ' + m.fmts.join(' ') : ''}\r\n`;
+    for (const l of m.lines) out += l.type + '=' + l.value + '\r\n';
   }
-  return out.join('\r\n') + '\r\n';
+  return out;
 }
