@@ -70,9 +70,9 @@ core.onRecordingDone((r) => { (later().recordings ??= []).push(r); });
 const view = (): ThreadView => ({
   totals: table.totals(), media: table.mediaTotals(), ports: plane.ports(), recordingFailures: table.recordingFailures,
 });
-// Once a second unasked: operations (drained yet?) reads the totals between refreshes.
+// Once a second unasked: media counters and port use move without a command (and calls that end
+// on a timeout are counted here even when nothing else is sent).
 const report = setInterval(() => { later().view = view(); }, 1000);
-// Calls that end on a timeout change the counts without a command: checked once a second too.
 
 
 port.on('message', (m: ToThread) => {

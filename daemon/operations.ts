@@ -37,8 +37,7 @@ export class Operations {
   constructor(private readonly cfg: OperationsConfig, private readonly deps: OperationsDeps) {
     const table = deps.table;
     const liveCalls = (): number => { const t = table.totals(); return t.current - t.deleting; };
-    // Unsettled figures (call threads not yet told of a drain) count as calls left.
-    const callsLeft = (): number => (table.settled?.() === false ? Infinity : liveCalls());
+    const callsLeft = (): number => this.callsLeft();
     const instance: Instance = this.instance = new Instance({
       get acceptingNewCalls() { return table.acceptingNewCalls; },
       set acceptingNewCalls(v: boolean) {
@@ -105,11 +104,17 @@ export class Operations {
     const deadline = Date.now() + this.cfg.shutdownTimeoutS * 1000;
     let aborted = false;
     void abort.then(() => { aborted = true; });
-    const table = this.deps.table;
-    const liveCalls = (): number => { if (table.settled?.() === false) return Infinity; const t = table.totals(); return t.current - t.deleting; };
-    while (!aborted && liveCalls() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+    while (!aborted && this.callsLeft() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
     this.instance.check(); // drained now, not at the next once-a-second check: the database's last word
-    return aborted ? 'aborted' : liveCalls() === 0 ? 'drained' : 'timeout';
+    return aborted ? 'aborted' : this.callsLeft() === 0 ? 'drained' : 'timeout';
+  }
+
+  /** Live calls; unsettled figures (call threads not yet told of a drain) count as calls left. */
+  private callsLeft(): number {
+    const table = this.deps.table;
+    if (table.settled?.() === false) return Infinity;
+    const t = table.totals();
+    return t.current - t.deleting;
   }
 
   async close(): Promise<void> {

@@ -2,33 +2,15 @@
 // sockets in its thread's half of the port range; the main thread routes NG and answers list and
 // statistics for the whole instance; retransmissions are answered once; a thread that dies is
 // reported and restarted, the other thread's calls go on and the daemon keeps serving.
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { decodeBencodeDict, encodeBencode } from '../../control/codec.js';
 import { threadOf } from '../../daemon/call-threads.js';
-import { portRange, startDaemon, type Daemon } from '../support/daemon.js';
-import { mediaPort, phone, rtp, sdp } from '../support/media.js';
+import { portRange, startDaemon } from '../support/daemon.js';
+import { relaysBothWays, sdp, twoPartyCall, type TwoPartyCall } from '../support/media.js';
 
 const RANGE = 40; // 20 pairs: thread 0 owns the lower 10, thread 1 the upper 10
 
-async function setUp(t: TestContext, callId: string, d: Daemon) {
-  const a = await phone(t), b = await phone(t);
-  const offer = await d.ng.cmd({ command: 'offer', 'call-id': callId, 'from-tag': 'A', sdp: sdp({ port: a.rtp.port }) });
-  assert.equal(offer.result, 'ok', JSON.stringify(offer));
-  const answer = await d.ng.cmd({ command: 'answer', 'call-id': callId, 'from-tag': 'A', 'to-tag': 'B', sdp: sdp({ port: b.rtp.port }) });
-  assert.equal(answer.result, 'ok', JSON.stringify(answer));
-  return { a, b, toB: mediaPort(offer.sdp as string), toA: mediaPort(answer.sdp as string) };
-}
-
-type Call = Awaited<ReturnType<typeof setUp>>;
-
-async function relays(c: Call, seq: number): Promise<boolean> {
-  await c.a.rtp.send(rtp({ ssrc: 0xa, seq }), c.toA);
-  const atB = await c.b.rtp.recv(1000);
-  await c.b.rtp.send(rtp({ ssrc: 0xb, seq }), c.toB);
-  const atA = await c.a.rtp.recv(1000);
-  return atB !== null && atA !== null;
-}
 
 /** Call-ids that hash to thread 0 and to thread 1 (two each). */
 function idsByThread(prefix: string): [string[], string[]] {
@@ -47,13 +29,13 @@ test('calls spread over the threads by call-id; list, query and statistics see t
   const d = await startDaemon(t, [...args, '--call-threads=2']);
   assert.ok(d.logs.some((l) => l.msg === 'call threads started' && l.threads === 2));
   const [zero, one] = idsByThread('spread');
-  const calls = new Map<string, Call>();
-  for (const id of [...zero, ...one]) calls.set(id, await setUp(t, id, d));
+  const calls = new Map<string, TwoPartyCall>();
+  for (const id of [...zero, ...one]) calls.set(id, await twoPartyCall(t, d.ng, id));
   for (const id of zero) assert.ok(calls.get(id)!.toA < mid && calls.get(id)!.toB < mid, `${id}: thread 0's ports`);
   for (const id of one) assert.ok(calls.get(id)!.toA >= mid && calls.get(id)!.toB >= mid, `${id}: thread 1's ports`);
   const ports = [...calls.values()].flatMap((c) => [c.toA, c.toB]);
   assert.equal(new Set(ports).size, ports.length, 'every pair is a different port');
-  for (const [i, c] of [...calls.values()].entries()) assert.ok(await relays(c, i + 1), `call ${i} relays both ways`);
+  for (const [i, c] of [...calls.values()].entries()) assert.ok(await relaysBothWays(c, i + 1), `call ${i} relays both ways`);
 
   const q = await d.ng.cmd({ command: 'query', 'call-id': one[0]! }) as any;
   assert.equal(q.result, 'ok');
@@ -97,8 +79,8 @@ test('a call thread that dies is reported and restarted; the other thread\'s cal
   const args = portRange(RANGE);
   const d = await startDaemon(t, [...args, '--call-threads=2'], { env: { RTPRELAY_TEST_HOOKS: '1' } });
   const [zero, one] = idsByThread('w');
-  const calls = new Map<string, Call>();
-  for (const id of [...zero, ...one]) calls.set(id, await setUp(t, id, d));
+  const calls = new Map<string, TwoPartyCall>();
+  for (const id of [...zero, ...one]) calls.set(id, await twoPartyCall(t, d.ng, id));
 
   d.proc.kill('SIGUSR2'); // test hook: thread 0 throws
   const deadline = Date.now() + 5000;
@@ -112,10 +94,10 @@ test('a call thread that dies is reported and restarted; the other thread\'s cal
   for (const id of zero) {
     assert.deepEqual(await d.ng.cmd({ command: 'query', 'call-id': id }), { result: 'error', 'error-reason': 'Unknown call-id' });
   }
-  for (const id of one) assert.ok(await relays(calls.get(id)!, 2), `${id} on the live thread still relays`);
+  for (const id of one) assert.ok(await relaysBothWays(calls.get(id)!, 2), `${id} on the live thread still relays`);
   // New calls on both threads again (the restarted one has all its ports free).
   const [z2, o2] = idsByThread('after');
-  for (const id of [...z2, ...o2]) assert.ok(await relays(await setUp(t, id, d), 10), `new call ${id} relays`);
+  for (const id of [...z2, ...o2]) assert.ok(await relaysBothWays(await twoPartyCall(t, d.ng, id), 10), `new call ${id} relays`);
   const st = await d.ng.cmd({ command: 'statistics' }) as any;
   assert.equal(st.statistics.currentstatistics.sessionsown, 6);
   assert.equal(d.proc.exitCode, null, 'the daemon is still running');

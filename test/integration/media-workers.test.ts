@@ -1,10 +1,10 @@
 // The worker-thread media plane (--media-workers=2): calls spread over the workers, each call's
 // sockets in one worker, ports never collide, and a worker that dies is reported, its calls end
 // and the daemon keeps serving (on a restarted worker too).
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { portRange, startDaemon, type Daemon } from '../support/daemon.js';
-import { mediaPort, phone, rtp, sdp } from '../support/media.js';
+import { portRange, startDaemon } from '../support/daemon.js';
+import { relaysBothWays, sdp, twoPartyCall, type TwoPartyCall } from '../support/media.js';
 
 const RANGE = 40; // 20 pairs: worker 0 owns the lower 10, worker 1 the upper 10
 
@@ -13,40 +13,21 @@ function rangeOf(args: string[]): { min: number; mid: number } {
   return { min, mid: min + RANGE / 2 };
 }
 
-async function setUp(t: TestContext, callId: string, d: Daemon) {
-  const a = await phone(t), b = await phone(t);
-  const offer = await d.ng.cmd({ command: 'offer', 'call-id': callId, 'from-tag': 'A', sdp: sdp({ port: a.rtp.port }) });
-  assert.equal(offer.result, 'ok', JSON.stringify(offer));
-  const answer = await d.ng.cmd({ command: 'answer', 'call-id': callId, 'from-tag': 'A', 'to-tag': 'B', sdp: sdp({ port: b.rtp.port }) });
-  assert.equal(answer.result, 'ok', JSON.stringify(answer));
-  return { a, b, toB: mediaPort(offer.sdp as string), toA: mediaPort(answer.sdp as string) };
-}
-
-type Call = Awaited<ReturnType<typeof setUp>>;
-
-/** One RTP packet each way; true when both arrive. */
-async function relays(c: Call, seq: number): Promise<boolean> {
-  await c.a.rtp.send(rtp({ ssrc: 0xa, seq }), c.toA);
-  const atB = await c.b.rtp.recv(1000);
-  await c.b.rtp.send(rtp({ ssrc: 0xb, seq }), c.toB);
-  const atA = await c.a.rtp.recv(1000);
-  return atB !== null && atA !== null;
-}
 
 test('calls spread over both workers, a call stays in one worker, ports never collide', async (t) => {
   const args = portRange(RANGE);
   const { mid } = rangeOf(args);
   const d = await startDaemon(t, [...args, '--media-workers=2']);
   assert.ok(d.logs.some((l) => l.msg === 'media workers started' && l.workers === 2));
-  const calls: Call[] = [];
-  for (let i = 0; i < 6; i++) calls.push(await setUp(t, `spread-${i}`, d));
+  const calls: TwoPartyCall[] = [];
+  for (let i = 0; i < 6; i++) calls.push(await twoPartyCall(t, d.ng, `spread-${i}`));
   const ports = calls.flatMap((c) => [c.toA, c.toB]);
   assert.equal(new Set(ports).size, ports.length, 'every pair is a different port');
   for (const c of calls) {
     assert.equal(c.toA < mid, c.toB < mid, `both sides of a call in one worker (${c.toA}, ${c.toB})`);
   }
   assert.ok(calls.some((c) => c.toA < mid) && calls.some((c) => c.toA >= mid), `calls on both workers: ${ports.join(' ')}`);
-  for (const [i, c] of calls.entries()) assert.ok(await relays(c, i + 1), `call ${i} relays both ways`);
+  for (const [i, c] of calls.entries()) assert.ok(await relaysBothWays(c, i + 1), `call ${i} relays both ways`);
   // Counters come back from the worker through shared memory.
   const q = await d.ng.cmd({ command: 'query', 'call-id': 'spread-0' }) as any;
   assert.equal(q.totals.RTP.packets, 2);
@@ -77,12 +58,12 @@ test('a worker that dies is reported, its calls end, the others go on, new calls
   const args = portRange(RANGE);
   const { mid } = rangeOf(args);
   const d = await startDaemon(t, [...args, '--media-workers=2'], { env: { RTPRELAY_TEST_HOOKS: '1' } });
-  const calls = new Map<string, Call>();
-  for (let i = 0; i < 6; i++) calls.set(`w-${i}`, await setUp(t, `w-${i}`, d));
+  const calls = new Map<string, TwoPartyCall>();
+  for (let i = 0; i < 6; i++) calls.set(`w-${i}`, await twoPartyCall(t, d.ng, `w-${i}`));
   const onZero = [...calls].filter(([, c]) => c.toA < mid).map(([id]) => id);
   const onOne = [...calls].filter(([, c]) => c.toA >= mid).map(([id]) => id);
   assert.ok(onZero.length > 0 && onOne.length > 0);
-  for (const c of calls.values()) assert.ok(await relays(c, 1));
+  for (const c of calls.values()) assert.ok(await relaysBothWays(c, 1));
 
   d.proc.kill('SIGUSR2'); // test hook: worker 0 throws
   const deadline = Date.now() + 5000;
@@ -97,12 +78,12 @@ test('a worker that dies is reported, its calls end, the others go on, new calls
   for (const id of onZero) {
     assert.deepEqual(await d.ng.cmd({ command: 'query', 'call-id': id }), { result: 'error', 'error-reason': 'Unknown call-id' });
   }
-  for (const id of onOne) assert.ok(await relays(calls.get(id)!, 2), `${id} on the live worker still relays`);
+  for (const id of onOne) assert.ok(await relaysBothWays(calls.get(id)!, 2), `${id} on the live worker still relays`);
   assert.ok(d.logs.some((l) => l.msg === 'media worker restarted'), 'worker 0 comes back');
   // New calls are served, on both workers again (the restarted one has all its ports free).
-  const fresh: Call[] = [];
-  for (let i = 0; i < 4; i++) fresh.push(await setUp(t, `after-${i}`, d));
-  for (const [i, c] of fresh.entries()) assert.ok(await relays(c, 10 + i), `new call ${i} relays`);
+  const fresh: TwoPartyCall[] = [];
+  for (let i = 0; i < 4; i++) fresh.push(await twoPartyCall(t, d.ng, `after-${i}`));
+  for (const [i, c] of fresh.entries()) assert.ok(await relaysBothWays(c, 10 + i), `new call ${i} relays`);
   assert.ok(fresh.some((c) => c.toA < mid), 'the restarted worker takes calls');
   assert.equal(d.proc.exitCode, null, 'the daemon is still running');
 });

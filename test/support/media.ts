@@ -1,6 +1,7 @@
 // Real UDP peers on 127.0.0.1 playing phones, and RTP/SDP builders for tests.
 import dgram from 'node:dgram';
 import type { TestContext } from 'node:test';
+import assert from 'node:assert/strict';
 
 export interface Peer {
   sock: dgram.Socket;
@@ -106,4 +107,28 @@ export function connAddress(body: string): string {
   const m = /^c=IN IP[46] (\S+)/m.exec(body);
   if (!m) throw new Error('no c= line');
   return m[1]!;
+}
+
+/** What placing a call needs of an NG client (test/support/ng-client.ts's NgClient). */
+interface Ng { cmd(dict: Record<string, string | number>): Promise<Record<string, unknown>> }
+
+/** Two phones and an offer/answer between them: where each must send to reach the other. */
+export async function twoPartyCall(t: TestContext, ng: Ng, callId: string) {
+  const a = await phone(t), b = await phone(t);
+  const offer = await ng.cmd({ command: 'offer', 'call-id': callId, 'from-tag': 'A', sdp: sdp({ port: a.rtp.port }) });
+  assert.equal(offer.result, 'ok', JSON.stringify(offer));
+  const answer = await ng.cmd({ command: 'answer', 'call-id': callId, 'from-tag': 'A', 'to-tag': 'B', sdp: sdp({ port: b.rtp.port }) });
+  assert.equal(answer.result, 'ok', JSON.stringify(answer));
+  return { a, b, toB: mediaPort(offer.sdp as string), toA: mediaPort(answer.sdp as string) };
+}
+
+export type TwoPartyCall = Awaited<ReturnType<typeof twoPartyCall>>;
+
+/** One RTP packet each way; true when both arrive. */
+export async function relaysBothWays(c: TwoPartyCall, seq: number): Promise<boolean> {
+  await c.a.rtp.send(rtp({ ssrc: 0xa, seq }), c.toA);
+  const atB = await c.b.rtp.recv(1000);
+  await c.b.rtp.send(rtp({ ssrc: 0xb, seq }), c.toB);
+  const atA = await c.a.rtp.recv(1000);
+  return atB !== null && atA !== null;
 }
