@@ -173,12 +173,15 @@ export class CallTable {
     return run;
   }
 
+  private readonly warn = (fields: object, msg: string): void => this.log.warn(fields, msg);
+
   private context(retired: number[]): OfferAnswerContext {
-    return {
+    const ctx: OfferAnswerContext = {
       plane: this.plane, interfaces: this.cfg.interfaces, sipSource: this.cfg.sipSource, nowMs: this.clock.nowMs,
-      retired, warn: (fields, msg) => this.log.warn(fields, msg), callerInstalls: true,
-      ...(this.cfg.fingerprint ? { fingerprint: this.cfg.fingerprint } : {}),
+      retired, warn: this.warn, callerInstalls: true,
     };
+    if (this.cfg.fingerprint) ctx.fingerprint = this.cfg.fingerprint;
+    return ctx;
   }
 
   private track(call: Call): void {

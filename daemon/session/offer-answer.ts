@@ -125,6 +125,10 @@ function codecName(encoding: string | null): string {
 
 /** Payload types written towards the answerer after strip/except/offer/mask (no transcoding). */
 function offeredPayloadTypes(info: MediaInfo, codec: OfferAnswerOptions['codec']): string[] {
+  // No codec flags (the usual offer): every payload type as offered, without the name sets.
+  if (!codec.strip.length && !codec.mask.length && !codec.except.length && !codec.offer.length) {
+    return info.codecs.map((c) => String(c.pt));
+  }
   const strip = new Set([...codec.strip, ...codec.mask]);
   const stripAll = strip.has('all') || strip.has('full');
   const keepNames = new Set([...codec.except, ...codec.offer]);
