@@ -341,7 +341,8 @@ function writeValue(x: NgValue): void {
     scratch[pos++] = E;
   } else if (typeof x === 'string') {
     writeString(x);
-  } else if (Buffer.isBuffer(x)) {
+  } else if (ArrayBuffer.isView(x) && Buffer.isBuffer(x)) {
+    // isView first: Buffer.isBuffer is an instanceof (a prototype walk) for every dict and list.
     writeBytes(x);
   } else if (Array.isArray(x)) {
     room(1);
