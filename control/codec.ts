@@ -110,8 +110,7 @@ let at = 0;
 
 /**
  * Builds the value at `at` of a buffer `scan` has accepted; the end of the buffer closes any
- * container still open. Recursion is bounded by the depth `scan` allowed. The cursor is a module
- * variable rather than a `{ i }` object passed down: one property load and store fewer per token.
+ * container still open. Recursion is bounded by the depth `scan` allowed.
  */
 function build(buf: Buffer): NgValue {
   const c = buf[at]!;

@@ -24,7 +24,6 @@ export interface SdpDoc {
 }
 
 export type Direction = 'sendrecv' | 'sendonly' | 'recvonly' | 'inactive';
-const DIRECTIONS = new Set<string>(['sendrecv', 'sendonly', 'recvonly', 'inactive']);
 
 export interface Connection { family: 4 | 6; address: string }
 
