@@ -110,8 +110,7 @@ let at = 0;
 
 /**
  * Builds the value at `at` of a buffer `scan` has accepted; the end of the buffer closes any
- * container still open. Recursion is bounded by the depth `scan` allowed. The cursor is a module
- * variable rather than a `{ i }` object passed down: one property load and store fewer per token.
+ * container still open. Recursion is bounded by the depth `scan` allowed.
  */
 function build(buf: Buffer): NgValue {
   const c = buf[at]!;
@@ -136,7 +135,7 @@ function build(buf: Buffer): NgValue {
     while (at < buf.length && buf[at] !== E) {
       // A key straight to its string (no Buffer for it): keys are strings, as `scan` checked.
       const len = lengthPrefix(buf);
-      const k = (buf as unknown as { utf8Slice(from: number, to: number): string }).utf8Slice(at, at + len);
+      const k = keyString(buf, at, at + len);
       at += len;
       const v = build(buf);
       if (!(k in out)) out[k] = v; // rtpengine keeps the first of duplicate keys
@@ -148,6 +147,41 @@ function build(buf: Buffer): NgValue {
   const from = at;
   at = from + len;
   return buf.subarray(from, at);
+}
+
+/**
+ * Dictionary keys seen before, by a hash of their bytes. A request's keys are a few dozen
+ * names used over and over; a fresh string per key (utf8Slice, a call into C++) also had to be
+ * looked up in V8's string table at every property store. Only short ASCII keys are kept, at
+ * most KEY_CACHE_MAX (a peer's made-up keys just stop being added).
+ */
+const keyCache = new Map<number, string>();
+const KEY_CACHE_MAX = 1024, KEY_MAX = 32;
+
+function keyString(buf: Buffer, from: number, to: number): string {
+  const n = to - from;
+  if (n <= KEY_MAX) {
+    // FNV-1a over the bytes; any non-ASCII byte sends the key the slow way.
+    let h = 0x811c9dc5;
+    let ascii = true;
+    for (let i = from; i < to; i++) {
+      const c = buf[i]!;
+      if (c > 0x7f) { ascii = false; break; }
+      h = Math.imul(h ^ c, 0x01000193);
+    }
+    if (ascii) {
+      const hit = keyCache.get(h);
+      if (hit !== undefined && hit.length === n) {
+        let same = true;
+        for (let i = 0; i < n; i++) if (hit.charCodeAt(i) !== buf[from + i]) { same = false; break; }
+        if (same) return hit;
+      }
+      const k = (buf as unknown as { latin1Slice(from: number, to: number): string }).latin1Slice(from, to);
+      if (hit === undefined && keyCache.size < KEY_CACHE_MAX) keyCache.set(h, k);
+      return k;
+    }
+  }
+  return (buf as unknown as { utf8Slice(from: number, to: number): string }).utf8Slice(from, to);
 }
 
 /**
@@ -341,7 +375,8 @@ function writeValue(x: NgValue): void {
     scratch[pos++] = E;
   } else if (typeof x === 'string') {
     writeString(x);
-  } else if (Buffer.isBuffer(x)) {
+  } else if (ArrayBuffer.isView(x) && Buffer.isBuffer(x)) {
+    // isView first: Buffer.isBuffer is an instanceof (a prototype walk) for every dict and list.
     writeBytes(x);
   } else if (Array.isArray(x)) {
     room(1);

@@ -73,7 +73,10 @@ function ssrcDict(c: CallSnapshot): NgDict {
  * Optional keys are assigned, not spread in, for the same order at less cost.
  */
 export function formatCall(c: CallSnapshot, out: NgDict = {}): NgDict {
-  const tags: NgDict = {};
+  // Keyed by the peers' tags: a dictionary object from the start (null prototype, as decoded
+  // dicts are), so that every call's new tags do not each add a hidden class and a transition to
+  // the empty object's map (formatCall was ~4 % of the in-process CPU per command, mostly that).
+  const tags = Object.create(null) as NgDict;
   let untagged = 0;
   for (const p of c.participants) {
     const key = p.tag === '' ? `<untagged ${++untagged}>` : p.tag;

@@ -175,12 +175,15 @@ export class CallTable {
     return run;
   }
 
+  private readonly warn = (fields: object, msg: string): void => this.log.warn(fields, msg);
+
   private context(retired: number[]): OfferAnswerContext {
-    return {
+    const ctx: OfferAnswerContext = {
       plane: this.plane, interfaces: this.cfg.interfaces, sipSource: this.cfg.sipSource, nowMs: this.clock.nowMs,
-      retired, warn: (fields, msg) => this.log.warn(fields, msg), callerInstalls: true,
-      ...(this.cfg.fingerprint ? { fingerprint: this.cfg.fingerprint } : {}),
+      retired, warn: this.warn, callerInstalls: true,
     };
+    if (this.cfg.fingerprint) ctx.fingerprint = this.cfg.fingerprint;
+    return ctx;
   }
 
   private track(call: Call): void {
@@ -213,11 +216,13 @@ export class CallTable {
     this.plane.close(ids);
   }
 
-  async offer(opts: OfferAnswerOptions): Promise<OfferResult> {
+  // offer/answer/delete are not `async`: an async function returning exclusive()'s promise wraps
+  // it in one more promise and resolves that through an extra thenable job per command.
+  offer(opts: OfferAnswerOptions): Promise<OfferResult> {
     // loop-protect: an SDP that already passed through us comes back untouched, and no call is made.
     // Only our own marker is a loop; another relay's a=rtpengine passes on (as in rtpengine).
     if (opts.flags.has('loop-protect') && new RegExp(`^a=rtpengine:${LOOP_PROTECT_ID}\\r?$`, 'm').test(opts.sdp)) {
-      return { sdp: opts.sdp, unchanged: true };
+      return Promise.resolve({ sdp: opts.sdp, unchanged: true });
     }
     return this.exclusive(opts.callId, async () => {
       let call = this.calls.get(opts.callId);
@@ -274,7 +279,7 @@ export class CallTable {
     });
   }
 
-  async answer(opts: OfferAnswerOptions): Promise<{ sdp: string }> {
+  answer(opts: OfferAnswerOptions): Promise<{ sdp: string }> {
     return this.exclusive(opts.callId, async () => {
       const call = this.calls.get(opts.callId);
       if (!call || call.deleteAtMs !== null && call.deleteAtMs <= this.clock.nowMs) throw new SessionError('NO_CALL', 'unknown call-id');
@@ -323,7 +328,7 @@ export class CallTable {
   }
 
   /** Returns the call's snapshot taken before the delete (rtpengine's delete reply), or null. */
-  async delete(opts: DeleteOptions): Promise<DeleteResult> {
+  delete(opts: DeleteOptions): Promise<DeleteResult> {
     return this.exclusive(opts.callId, async () => {
       const call = this.calls.get(opts.callId);
       if (!call) return { found: false, snapshot: null };

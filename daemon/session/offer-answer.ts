@@ -125,6 +125,10 @@ function codecName(encoding: string | null): string {
 
 /** Payload types written towards the answerer after strip/except/offer/mask (no transcoding). */
 function offeredPayloadTypes(info: MediaInfo, codec: OfferAnswerOptions['codec']): string[] {
+  // No codec flags (the usual offer): every payload type as offered, without the name sets.
+  if (!codec.strip.length && !codec.mask.length && !codec.except.length && !codec.offer.length) {
+    return info.codecs.map((c) => String(c.pt));
+  }
   const strip = new Set([...codec.strip, ...codec.mask]);
   const stripAll = strip.has('all') || strip.has('full');
   const keepNames = new Set([...codec.except, ...codec.offer]);
@@ -216,8 +220,11 @@ export function forwardPlans(from: Participant, to: Participant | null): SocketP
 function originOf(doc: SdpDoc): { username: string; version: string } | null {
   const o = doc.session.find((l) => l.type === 'o');
   if (!o) return null;
-  const f = o.value.split(' ');
-  return f.length >= 6 ? { username: f[0]!, version: f[2]! } : null;
+  // split(' ') with at least six fields, fields 0 and 2, without the array of six strings.
+  const v = o.value;
+  const s1 = v.indexOf(' '), s2 = s1 < 0 ? -1 : v.indexOf(' ', s1 + 1), s3 = s2 < 0 ? -1 : v.indexOf(' ', s2 + 1);
+  const s4 = s3 < 0 ? -1 : v.indexOf(' ', s3 + 1), s5 = s4 < 0 ? -1 : v.indexOf(' ', s4 + 1);
+  return s5 < 0 ? null : { username: v.slice(0, s1), version: v.slice(s2 + 1, s3) };
 }
 
 /**
@@ -572,6 +579,16 @@ function outMediasOf(info: MediaInfo[]): OutMedia[] {
   return info.map((m) => ({ pts: m.codecs.map((c) => c.pt), rtcpMux: m.rtcpMux }));
 }
 
+/** `codecs.map((c) => c.pt).join() === pts.join()` without the strings (NaN equals NaN, as its text does). */
+function samePts(codecs: readonly { pt: number }[], pts: readonly number[]): boolean {
+  if (codecs.length !== pts.length) return false;
+  for (let i = 0; i < pts.length; i++) {
+    const a = codecs[i]!.pt, b = pts[i]!;
+    if (a !== b && !(Number.isNaN(a) && Number.isNaN(b))) return false;
+  }
+  return true;
+}
+
 function lastOffer(a: Participant): { medias: OfferedMedia[] } {
   if (a.sdpIn === null || a.sdpOut === null) return { medias: [] };
   const kept = offerParses.get(a);
@@ -583,13 +600,19 @@ function lastOffer(a: Participant): { medias: OfferedMedia[] } {
       const fmtp = new Map<string, SdpLine[]>();
       let trickle = false;
       for (const l of inp.doc.media[i]!.lines) {
-        if (isAttr(l, 'ice-options') && attrValue(l).split(' ').includes('trickle')) trickle = true;
+        if (isAttr(l, 'ice-options')) {
+          if (attrValue(l).split(' ').includes('trickle')) trickle = true;
+          continue;
+        }
         if (!isAttr(l, 'fmtp')) continue;
-        const pt = attrValue(l).split(' ')[0]!;
-        fmtp.set(pt, [...(fmtp.get(pt) ?? []), l]);
+        // attrValue(l).split(' ')[0], without the array; the list grown in place (it is new here).
+        const v = l.value, sp = v.indexOf(' ', 5);
+        const pt = v.length === 4 ? '' : v.slice(5, sp < 0 ? v.length : sp);
+        const had = fmtp.get(pt);
+        if (had === undefined) fmtp.set(pt, [l]); else had.push(l);
       }
       const o = out[i] ?? outMediasOf([mi])[0]!;
-      return { in: mi, out: o, codecsChanged: mi.codecs.map((c) => c.pt).join() !== o.pts.join(), fmtp, trickle };
+      return { in: mi, out: o, codecsChanged: !samePts(mi.codecs, o.pts), fmtp, trickle };
     }),
   };
 }

@@ -24,7 +24,6 @@ export interface SdpDoc {
 }
 
 export type Direction = 'sendrecv' | 'sendonly' | 'recvonly' | 'inactive';
-const DIRECTIONS = new Set<string>(['sendrecv', 'sendonly', 'recvonly', 'inactive']);
 
 export interface Connection { family: 4 | 6; address: string }
 
@@ -85,23 +84,27 @@ export function isAttr(l: SdpLine, name: string): boolean {
 /** Splits an SDP body into the ordered model. Throws SessionError BAD_SDP or NO_MEDIA. */
 export function parseSdp(text: string): SdpDoc {
   if (text.length > MAX_SDP_BYTES) throw new SessionError('BAD_SDP', 'SDP too large');
-  // split('\n') with one CR taken off each line that a LF ended is split(/\r?\n/), without a regex.
+  // split('\n'), one CR taken off each line that a LF ended, is split(/\r?\n/) without a regex;
+  // the CR is left out of the value's slice rather than sliced off first (one copy per line).
   const rawLines = text.split('\n');
   const last = rawLines.length - 1;
-  for (let i = 0; i < last; i++) {
+  const lineEnd = (i: number): number => {
     const r = rawLines[i]!;
-    if (r.charCodeAt(r.length - 1) === 0x0d) rawLines[i] = r.slice(0, -1);
-  }
-  while (rawLines.length && rawLines[rawLines.length - 1] === '') rawLines.pop();
-  if (rawLines[0] !== 'v=0') throw new SessionError('BAD_SDP', 'SDP does not start with v=0');
+    return i < last && r.charCodeAt(r.length - 1) === 0x0d ? r.length - 1 : r.length;
+  };
+  let count = rawLines.length;
+  while (count > 0 && lineEnd(count - 1) === 0) count--;
+  if (count === 0 || lineEnd(0) !== 3 || !rawLines[0]!.startsWith('v=0')) throw new SessionError('BAD_SDP', 'SDP does not start with v=0');
   const doc: SdpDoc = { session: [], media: [] };
   let lines = doc.session;
-  for (const raw of rawLines) {
+  for (let i = 0; i < count; i++) {
+    const raw = rawLines[i]!;
+    const end = lineEnd(i);
     const c0 = raw.charCodeAt(0);
-    if (raw.length < 2 || raw.charCodeAt(1) !== 0x3d || c0 < 0x61 || c0 > 0x7a) {
+    if (end < 2 || raw.charCodeAt(1) !== 0x3d || c0 < 0x61 || c0 > 0x7a) {
       throw new SessionError('BAD_SDP', 'malformed SDP line');
     }
-    const line: SdpLine = { type: raw[0]!, value: raw.slice(2) };
+    const line: SdpLine = { type: raw[0]!, value: raw.slice(2, end) };
     if (c0 === 0x6d) {
       const m = /^(\S+) (\d+)(?:\/(\d+))? (\S+)(?: (.*))?$/.exec(line.value);
       if (!m) throw new SessionError('BAD_SDP', 'malformed m= line');
