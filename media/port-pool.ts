@@ -25,6 +25,9 @@ export class PortPool {
     return p;
   }
 
+  /** The free port `i` places from the head (what take() returns after i more takes), or undefined. */
+  peek(i: number): number | undefined { return this.free[i]; }
+
   /** Back to the end of the queue. Releasing a port that is not taken is a no-op. */
   release(port: number): void {
     if (!this.used.delete(port)) return;

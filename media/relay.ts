@@ -95,6 +95,11 @@ export interface LocalPlaneOptions {
 }
 
 const ANY_PT = new Uint8Array(128).fill(1);
+/**
+ * Pairs bound ahead of the port pool's head (media/native/udp.c's socket thread; the addon keeps
+ * at most 256 such sockets per thread). Under ngload a call takes two pairs, so 16 are 8 calls of slack.
+ */
+const PREBIND_PAIRS = 16;
 const NO_ROUTES = new Int8Array(128).fill(-1);
 
 export class LocalMediaPlane implements MediaPlane {
@@ -139,12 +144,36 @@ export class LocalMediaPlane implements MediaPlane {
     return p;
   }
 
+  /** Per address: the ports asked of io.prebind that the pool has not handed out yet. */
+  private readonly ahead = new Map<string, Set<number>>();
+
+  /**
+   * The next PREBIND_PAIRS pairs of the pool's queue get bound off this thread (io.prebind), so the
+   * offers that take them find their sockets ready. Each take moves the window on by one pair.
+   */
+  private prebindAhead(address: string, pool: PortPool, taken: number): void {
+    const prebind = this.io.prebind;
+    if (prebind === undefined) return;
+    let set = this.ahead.get(address);
+    if (!set) { set = new Set(); this.ahead.set(address, set); }
+    set.delete(taken);
+    for (let i = 0; i < PREBIND_PAIRS; i++) {
+      const p = pool.peek(i);
+      if (p === undefined) break;
+      if (set.has(p)) continue;
+      set.add(p);
+      prebind.call(this.io, address, p);
+      prebind.call(this.io, address, p + 1);
+    }
+  }
+
   async openPair(address: string): Promise<OpenedPair> {
     const pool = this.pool(address);
     // Ports another program holds are skipped; each is tried once per call, so this ends.
     for (let tries = pool.total; tries > 0; tries--) {
       const port = pool.take();
       if (port === null) break;
+      this.prebindAhead(address, pool, port);
       try {
         const rtp = await this.bind(address, port, 'rtp');
         try {

@@ -31,6 +31,11 @@ export interface UdpIo {
   readonly kind: 'native' | 'dgram';
   /** Binds address:port; rejects with an Error whose `code` is the errno name (EADDRINUSE, …). */
   bind(address: string, port: number, onPacket: PacketHandler, onError: () => void, opts?: BindOptions): Promise<UdpSocket>;
+  /**
+   * A hint that address:port will be bound soon (native: the addon's socket thread binds it now,
+   * off this thread, and bind() takes that socket). Absent or ignored: bind() binds it itself.
+   */
+  prebind?(address: string, port: number): void;
   /** Whether buffers handed to handlers must be copied before they are kept past the call. */
   readonly borrowedBuffers: boolean;
 }
@@ -81,6 +86,7 @@ export const dgramIo: UdpIo = {
 interface Addon {
   init(arena: Buffer, slotSize: number, meta: Int32Array, onBatch: (count: number) => void): number;
   open(family: number, address: string, port: number, rcvbuf?: number): number;
+  prebind(family: number, address: string, port: number, rcvbuf?: number): number;
   localPort(fd: number): number;
   close(fd: number): number;
   send4(fd: number, buf: Buffer, port: number, address: number): number;
@@ -199,6 +205,10 @@ class NativeIo implements UdpIo {
     const s = new NativeSocket(this, fd, v6, onPacket, onError);
     this.byFd[fd] = s;
     return Promise.resolve(s);
+  }
+
+  prebind(address: string, port: number): void {
+    this.addon.prebind(isIP(address) === 6 ? 6 : 4, address, port, 0);
   }
 
   release(s: NativeSocket): void {

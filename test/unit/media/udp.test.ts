@@ -3,6 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
+import { readdirSync } from 'node:fs';
 import { dgramIo, ipv4ToInt, udpIo, type UdpIo, type UdpSocket } from '../../../media/udp.js';
 import { srtpCryptoKind } from '../../../media/srtp/native.js';
 import { freeUdpPort, until } from '../../support/net.js';
@@ -123,6 +124,55 @@ test('native: a socket closed while datagrams for it wait is silent; its descrip
   assert.equal(first.length, 0);
   assert.equal(second.length, 1);
   assert.equal(second[0]!.data.toString(), 'new');
+});
+
+function bindDgram(port: number): Promise<dgram.Socket | null> {
+  const s = dgram.createSocket('udp4');
+  return new Promise((r) => {
+    s.once('error', () => { s.close(); r(null); });
+    s.bind({ port, address: '127.0.0.1', exclusive: true }, () => r(s));
+  });
+}
+
+const openFds = (): number => readdirSync('/proc/self/fd').length;
+
+test('native: a prebound port is held by the socket thread, bind() takes that socket and it works; closed, the port is free again', async (t) => {
+  const io = udpIo('native');
+  assert.ok(io.prebind);
+  const port = await freeUdpPort();
+  io.prebind('127.0.0.1', port);
+  // The socket thread binds it (after this turn): another program cannot have it meanwhile.
+  await until(async () => { const d = await bindDgram(port); d?.close(); return d === null; }, 'the socket thread holds the port');
+  const got: Got[] = [], errors = { n: 0 };
+  const s = await open(io, '127.0.0.1', port, got, errors);
+  const p = await peer('udp4', '127.0.0.1');
+  t.after(() => p.close());
+  p.send(Buffer.from('to the prebound socket'), port, '127.0.0.1');
+  await until(() => got.length === 1, 'the datagram');
+  assert.equal(got[0]!.data.toString(), 'to the prebound socket');
+  await s.close();
+  // The close is the socket thread's too: the port comes free without another call from us.
+  await until(async () => { const d = await bindDgram(port); d?.close(); return d !== null; }, 'the port free after close');
+});
+
+test('native: a prebound port another program took first still fails with EADDRINUSE; sockets closed in bulk give their descriptors back', async () => {
+  const io = udpIo('native');
+  const port = await freeUdpPort();
+  const other = await bindDgram(port);
+  assert.ok(other);
+  try {
+    io.prebind!('127.0.0.1', port);
+    await new Promise((r) => setImmediate(r));
+    const got: Got[] = [], errors = { n: 0 };
+    await assert.rejects(open(io, '127.0.0.1', port, got, errors), (e: NodeJS.ErrnoException) => e.code === 'EADDRINUSE');
+  } finally { other.close(); }
+  const before = openFds();
+  const socks: UdpSocket[] = [];
+  const errors = { n: 0 };
+  for (let i = 0; i < 50; i++) socks.push(await open(io, '127.0.0.1', 0, [], errors));
+  assert.equal(openFds(), before + 50);
+  for (const s of socks) await s.close();
+  await until(() => openFds() === before, 'descriptors back to where they were');
 });
 
 /** Sends one datagram to learn that the socket works; returns its port. */
