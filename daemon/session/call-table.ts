@@ -551,11 +551,13 @@ export class CallTable {
         if (restarts++ > 0) return; // the table went round once in this slice already
         this.sweepList = [...this.calls.values()];
         this.sweepAt = 0;
-        this.sweepSlice = Math.ceil(this.sweepList.length / parts);
+        // At least one a slice: a pass over an empty table must end too, or the sweep would stay
+        // on that empty list for good (a daemon that started idle never timed a call out).
+        this.sweepSlice = Math.max(1, Math.ceil(this.sweepList.length / parts));
       }
+      if (this.sweepAt >= this.sweepList.length) { this.sweepList = null; continue; }
       if (budget < 0) budget = this.sweepSlice;
       if (budget === 0) return;
-      if (this.sweepAt >= this.sweepList.length) { this.sweepList = null; continue; }
       const call = this.sweepList[this.sweepAt++]!;
       budget--;
       if (this.calls.get(call.callId) === call) this.sweepCall(call, nowMs);

@@ -197,3 +197,11 @@ test('the sliced sweep checks every call once in `parts` slices, deletions and n
   assert.equal(s.plane.open.size, 0);
   s.table.sweepPart(T0 + 16_000, 10); // an empty table: nothing to do, no endless loop
 });
+
+test('a sweep that began on an empty table (a daemon just started) still finds the calls that come later', async () => {
+  const s = setup({ offerTimeoutS: 10 });
+  for (let k = 0; k < 3; k++) s.table.sweepPart(T0, 10);
+  await s.offer('later');
+  for (let k = 0; k < 10; k++) s.table.sweepPart(T0 + 11_000, 10);
+  assert.equal(s.table.size, 0, 'the unanswered call timed out');
+});
