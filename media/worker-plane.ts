@@ -46,6 +46,8 @@ interface WorkerSlot {
   /** Why it died, when it did (the 'error' event comes before 'exit'). */
   failure: string | null;
   deaths: number[];
+  /** Messages posted in this turn, sent together (see post()). */
+  outbox: ToWorker[];
 }
 
 /** Generations of a worker get id spaces this far apart, so a respawned worker never reuses an id. */
@@ -88,7 +90,7 @@ export class WorkerMediaPlane implements MediaPlane {
     private readonly opts: WorkerPlaneOptions,
   ) {
     this.workers = sliceRange(range, count).map((r, index) => ({
-      index, range: r, worker: null, port: null, handle: () => undefined, alive: false, generation: 0, chunks: [], ports: new Map(),
+      index, range: r, worker: null, port: null, handle: () => undefined, alive: false, generation: 0, chunks: [], ports: new Map(), outbox: [],
       pending: new Map(), recStops: new Map(), failure: null, deaths: [],
     }));
   }
@@ -227,6 +229,7 @@ export class WorkerMediaPlane implements MediaPlane {
 
   private onDeath(w: WorkerSlot, reason: string): void {
     w.alive = false;
+    w.outbox = [];
     const ids: SocketId[] = [];
     for (const [id, s] of this.sockets) if (s.worker === w.index) ids.push(id);
     for (const id of ids) this.forget(id);
@@ -254,12 +257,31 @@ export class WorkerMediaPlane implements MediaPlane {
   }
 
   /**
-   * At once, not batched per turn: a plan must reach the worker before the NG reply that
-   * announces its ports reaches the proxy (a phone may send its first packet right then).
+   * What is posted while the current task runs leaves as one message per worker at its end (a
+   * microtask): a call's opens, plans and closes were a postMessage each, ~1.7 per NG command, and
+   * each wakes the worker. A microtask, not a later turn: a plan must reach the worker before the
+   * NG reply that announces its ports is sent (a phone may send its first packet right then), and
+   * replies go out in a later phase of the event loop (or after this microtask, over TCP).
    */
   private post(w: WorkerSlot, m: ToWorker): void {
-    w.port?.postMessage(m);
+    if (w.port === null) return;
+    w.outbox.push(m);
+    if (this.postsQueued) return;
+    this.postsQueued = true;
+    queueMicrotask(this.flushPosts);
   }
+
+  private postsQueued = false;
+
+  private readonly flushPosts = (): void => {
+    this.postsQueued = false;
+    for (const w of this.workers) {
+      if (w.outbox.length === 0) continue;
+      const msgs = w.outbox;
+      w.outbox = [];
+      w.port?.postMessage(msgs.length === 1 ? msgs[0]! : { op: 'batch', msgs } satisfies ToWorker);
+    }
+  };
 
   private receive(w: WorkerSlot, m: FromWorker): void {
     if (m.type === 'batch') for (const x of m.msgs) w.handle(x);

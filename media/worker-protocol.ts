@@ -16,6 +16,8 @@ export interface WorkerInit {
 export interface PortsSnapshot { address: string; free: number; total: number }
 
 export type ToWorker =
+  /** Several messages posted in one task of the main thread, in order. */
+  | { op: 'batch'; msgs: ToWorker[] }
   | { op: 'open'; req: number; address: string }
   | { op: 'install'; plans: SocketPlan[] }
   | { op: 'close'; ids: SocketId[] }

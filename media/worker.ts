@@ -37,6 +37,7 @@ port.on('message', handle);
 
 function handle(m: ToWorker): void {
   switch (m.op) {
+    case 'batch': for (const x of m.msgs) handle(x); break;
     case 'open':
       plane.openPair(m.address).then((pair) => {
         const a = plane.slotOf(pair.rtp)!, b = plane.slotOf(pair.rtcp)!;
