@@ -48,7 +48,19 @@ interface WorkerSlot {
   deaths: number[];
   /** Messages posted in this turn, sent together (see post()). */
   outbox: ToWorker[];
+  /** Per address: pairs the worker opened ahead, for openPair() to take without a round trip. */
+  ready: Map<string, Opened[]>;
+  /** Per address: ahead-opens asked for and not answered yet. */
+  refilling: Map<string, number>;
 }
+
+/**
+ * Pairs each worker keeps open ahead per address. An offer or answer that had to wait for the
+ * worker's reply to `open` (a round trip through two event loops) left the main thread idle a
+ * quarter of the time under ngload; with a pair ready, openPair() answers at once and the worker
+ * opens the next one meanwhile. They count as free in ports().
+ */
+const READY_PAIRS = 32;
 
 /** Generations of a worker get id spaces this far apart, so a respawned worker never reuses an id. */
 const GENERATION_SPAN = 2 ** 36;
@@ -90,7 +102,7 @@ export class WorkerMediaPlane implements MediaPlane {
     private readonly opts: WorkerPlaneOptions,
   ) {
     this.workers = sliceRange(range, count).map((r, index) => ({
-      index, range: r, worker: null, port: null, handle: () => undefined, alive: false, generation: 0, chunks: [], ports: new Map(), outbox: [],
+      index, range: r, worker: null, port: null, handle: () => undefined, alive: false, generation: 0, chunks: [], ports: new Map(), outbox: [], ready: new Map(), refilling: new Map(),
       pending: new Map(), recStops: new Map(), failure: null, deaths: [],
     }));
   }
@@ -131,6 +143,7 @@ export class WorkerMediaPlane implements MediaPlane {
           w.alive = true;
           this.setPorts(w, m.ports);
           if (this.cert !== null) this.post(w, { op: 'cert', cert: this.cert }); // a restarted worker too
+          for (const a of this.addresses) this.refill(w, a);
           resolve();
           return;
         }
@@ -230,6 +243,9 @@ export class WorkerMediaPlane implements MediaPlane {
   private onDeath(w: WorkerSlot, reason: string): void {
     w.alive = false;
     w.outbox = [];
+    // Its ready pairs died with it (the pending opens are rejected below).
+    w.ready = new Map();
+    w.refilling = new Map();
     const ids: SocketId[] = [];
     for (const [id, s] of this.sockets) if (s.worker === w.index) ids.push(id);
     for (const id of ids) this.forget(id);
@@ -303,16 +319,64 @@ export class WorkerMediaPlane implements MediaPlane {
     for (let k = 0; k < n; k++) {
       const w = this.workers[(this.rr + k) % n]!;
       if (!w.alive) continue;
-      const free = w.ports.get(address)?.free ?? w.ports.values().next().value?.total ?? 0;
+      const free = (w.ports.get(address)?.free ?? w.ports.values().next().value?.total ?? 0) + this.readyCount(w, address);
       if (free > bestFree) { best = w; bestFree = free; }
     }
     this.rr = (this.rr + 1) % n;
     return best;
   }
 
+  /** Asks the worker for pairs until READY_PAIRS are ready or on their way. */
+  private refill(w: WorkerSlot, address: string): void {
+    if (!w.alive || this.stopping) return;
+    const ready = w.ready.get(address)?.length ?? 0;
+    let asked = w.refilling.get(address) ?? 0;
+    const gen = w.generation;
+    for (; ready + asked < READY_PAIRS; asked++) {
+      const req = this.nextReq++;
+      const settle = (): boolean => {
+        if (w.generation !== gen) return false; // an earlier life's answer
+        w.refilling.set(address, (w.refilling.get(address) ?? 1) - 1);
+        return true;
+      };
+      // A failure (no ports left) is not retried here: the next openPair asks again.
+      w.pending.set(req, {
+        resolve: (o) => {
+          if (!settle()) return;
+          let list = w.ready.get(address);
+          if (!list) { list = []; w.ready.set(address, list); }
+          list.push(o);
+        },
+        reject: () => { settle(); },
+      });
+      this.post(w, { op: 'open', req, address });
+    }
+    w.refilling.set(address, asked);
+  }
+
+  /** Ready pairs of a worker for an address (free ports as far as callers are concerned). */
+  private readyCount(w: WorkerSlot, address: string): number {
+    return w.ready.get(address)?.length ?? 0;
+  }
+
   async openPair(address: string, group?: string): Promise<OpenedPair> {
     const w = this.choose(address, group);
     if (!w) throw new NoPortsError(address);
+    const ready = w.ready.get(address)?.shift();
+    if (ready !== undefined) {
+      this.refill(w, address);
+      this.track(ready.pair.rtp, w, group, 'rtp', ready.pair.address, ready.pair.port, ready.slots[0]);
+      this.track(ready.pair.rtcp, w, group, 'rtcp', ready.pair.address, ready.pair.port + 1, ready.slots[1]);
+      return ready.pair;
+    }
+    // None ready: this call's own open goes first (the worker answers in order), so refills never
+    // take the last free ports from under it.
+    const own = this.openFrom(w, address, group);
+    this.refill(w, address);
+    return own;
+  }
+
+  private async openFrom(w: WorkerSlot, address: string, group: string | undefined): Promise<OpenedPair> {
     const req = this.nextReq++;
     const reply = new Promise<Opened>((resolve, reject) => w.pending.set(req, { resolve, reject }));
     this.post(w, { op: 'open', req, address });
@@ -428,8 +492,9 @@ export class WorkerMediaPlane implements MediaPlane {
     this.drainAll();
     const sum = new Map<string, { free: number; total: number }>();
     for (const w of this.workers) for (const [address, p] of w.ports) {
+      const free = p.free + this.readyCount(w, address);
       const t = sum.get(address);
-      if (t) { t.free += p.free; t.total += p.total; } else sum.set(address, { ...p });
+      if (t) { t.free += free; t.total += p.total; } else sum.set(address, { free, total: p.total });
     }
     return [...sum].map(([address, p]) => ({ address, ...p }));
   }
