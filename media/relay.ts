@@ -102,6 +102,24 @@ const ANY_PT = new Uint8Array(128).fill(1);
 const PREBIND_PAIRS = 16;
 const NO_ROUTES = new Int8Array(128).fill(-1);
 
+/**
+ * Accepted-payload-type tables, read-only and shared by every socket with the same list (calls
+ * mostly offer the same few codecs): a 128-byte typed array is a malloc'd backing store, and one per
+ * socket per plan showed in the NG thread's profile. Bounded; past the bound each gets its own.
+ */
+const ptTables = new Map<string, Uint8Array>();
+const MAX_PT_TABLES = 1024;
+
+function ptTable(list: readonly number[]): Uint8Array {
+  const key = list.join(',');
+  let t = ptTables.get(key);
+  if (t !== undefined) return t;
+  t = new Uint8Array(128);
+  for (const pt of list) if (pt >= 0 && pt < 128) t[pt] = 1;
+  if (ptTables.size < MAX_PT_TABLES) ptTables.set(key, t);
+  return t;
+}
+
 export class LocalMediaPlane implements MediaPlane {
   private readonly pools = new Map<string, PortPool>();
   private readonly sockets = new Map<SocketId, RelaySocket>();
@@ -175,10 +193,10 @@ export class LocalMediaPlane implements MediaPlane {
       if (port === null) break;
       this.prebindAhead(address, pool, port);
       try {
-        const rtp = await this.bind(address, port, 'rtp');
+        const rtp = await this.bind(address, port, 'rtp', null);
         try {
-          const rtcp = await this.bind(address, port + 1, 'rtcp');
-          rtcp.q = rtp.q; // RTCP about the pair's stream updates the RTP socket's figures
+          // RTCP about the pair's stream updates the RTP socket's figures: one PairQuality a pair.
+          const rtcp = await this.bind(address, port + 1, 'rtcp', rtp.q);
           rtp.partner = rtcp;
           return { rtp: rtp.id, rtcp: rtcp.id, address, port };
         } catch (e) {
@@ -194,14 +212,14 @@ export class LocalMediaPlane implements MediaPlane {
     throw new NoPortsError(address);
   }
 
-  private async bind(address: string, port: number, kind: 'rtp' | 'rtcp'): Promise<RelaySocket> {
+  private async bind(address: string, port: number, kind: 'rtp' | 'rtcp', q: PairQuality | null): Promise<RelaySocket> {
     const slot = this.counters.alloc();
     const s: RelaySocket = {
       id: 0, sock: null as unknown as UdpSocket, localAddress: address, localPort: port, kind,
       remoteAddr: null, remotePort: 0, sink: null, rtcpSink: null, forward: false, asymmetric: false, strictSource: false,
       mediaHandover: false, payloadTypes: ANY_PT, rtcpMux: false, sdpAddr: null, sdpPort: 0, closed: false,
       confirmed: false, candAddr: null, candPort: 0, candSsrc: 0, candCount: 0, hasSsrc: false,
-      slot, c: slot.view, q: new PairQuality(slot.view), rec: null, sec: null,
+      slot, c: slot.view, q: q ?? new PairQuality(slot.view), rec: null, sec: null,
       partner: null, gen: null, routes: null, routeByPt: NO_ROUTES, routeBySsrc: null,
     };
     try {
@@ -386,12 +404,7 @@ export class LocalMediaPlane implements MediaPlane {
       s.strictSource = p.strictSource;
       s.mediaHandover = p.mediaHandover;
       s.rtcpMux = p.rtcpMux;
-      if (p.payloadTypes.length === 0) s.payloadTypes = ANY_PT;
-      else {
-        const pts = new Uint8Array(128);
-        for (const pt of p.payloadTypes) if (pt >= 0 && pt < 128) pts[pt] = 1;
-        s.payloadTypes = pts;
-      }
+      s.payloadTypes = p.payloadTypes.length === 0 ? ANY_PT : ptTable(p.payloadTypes);
       this.installBundle(s, p);
       if (s.kind === 'rtp') s.q.setClockRates(p.clockRates ?? null);
       this.installSecurity(s, p);

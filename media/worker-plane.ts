@@ -52,7 +52,11 @@ interface WorkerSlot {
   ready: Map<string, Opened[]>;
   /** Per address: ahead-opens asked for and not answered yet. */
   refilling: Map<string, number>;
+  /** Per address: openPair() calls that found no ready pair, in order. */
+  waiters: Map<string, Waiter[]>;
 }
+
+interface Waiter { group: string | undefined; resolve: (p: OpenedPair) => void; reject: (e: Error) => void }
 
 /**
  * Pairs each worker keeps open ahead per address. An offer or answer that had to wait for the
@@ -102,7 +106,7 @@ export class WorkerMediaPlane implements MediaPlane {
     private readonly opts: WorkerPlaneOptions,
   ) {
     this.workers = sliceRange(range, count).map((r, index) => ({
-      index, range: r, worker: null, port: null, handle: () => undefined, alive: false, generation: 0, chunks: [], ports: new Map(), outbox: [], ready: new Map(), refilling: new Map(),
+      index, range: r, worker: null, port: null, handle: () => undefined, alive: false, generation: 0, chunks: [], ports: new Map(), outbox: [], ready: new Map(), refilling: new Map(), waiters: new Map(),
       pending: new Map(), recStops: new Map(), failure: null, deaths: [],
     }));
   }
@@ -243,9 +247,12 @@ export class WorkerMediaPlane implements MediaPlane {
   private onDeath(w: WorkerSlot, reason: string): void {
     w.alive = false;
     w.outbox = [];
-    // Its ready pairs died with it (the pending opens are rejected below).
+    // Its ready pairs died with it (the pending opens are rejected below), and whoever waited for one fails.
     w.ready = new Map();
     w.refilling = new Map();
+    const waiters = w.waiters;
+    w.waiters = new Map();
+    for (const list of waiters.values()) for (const x of list) x.reject(new Error(`media worker ${w.index} died`));
     const ids: SocketId[] = [];
     for (const [id, s] of this.sockets) if (s.worker === w.index) ids.push(id);
     for (const id of ids) this.forget(id);
@@ -326,28 +333,40 @@ export class WorkerMediaPlane implements MediaPlane {
     return best;
   }
 
-  /** Asks the worker for pairs until READY_PAIRS are ready or on their way. */
+  /**
+   * Asks the worker for pairs until READY_PAIRS are ready or on their way, beyond those the
+   * waiting openPair() calls will take. Each pair that comes goes to the oldest waiter, else to the
+   * ready list; when the last answer outstanding was a failure (no ports left), the waiters fail.
+   */
   private refill(w: WorkerSlot, address: string): void {
     if (!w.alive || this.stopping) return;
     const ready = w.ready.get(address)?.length ?? 0;
+    const waiting = w.waiters.get(address)?.length ?? 0;
     let asked = w.refilling.get(address) ?? 0;
     const gen = w.generation;
-    for (; ready + asked < READY_PAIRS; asked++) {
+    for (; ready + asked < READY_PAIRS + waiting; asked++) {
       const req = this.nextReq++;
-      const settle = (): boolean => {
-        if (w.generation !== gen) return false; // an earlier life's answer
-        w.refilling.set(address, (w.refilling.get(address) ?? 1) - 1);
-        return true;
-      };
-      // A failure (no ports left) is not retried here: the next openPair asks again.
       w.pending.set(req, {
         resolve: (o) => {
-          if (!settle()) return;
+          if (w.generation !== gen) return; // an earlier life's answer
+          w.refilling.set(address, (w.refilling.get(address) ?? 1) - 1);
+          const waiter = w.waiters.get(address)?.shift();
+          if (waiter !== undefined) { waiter.resolve(this.take(w, o, waiter.group)); return; }
           let list = w.ready.get(address);
           if (!list) { list = []; w.ready.set(address, list); }
           list.push(o);
         },
-        reject: () => { settle(); },
+        // Failures may overtake successes (the worker answers each open when its binds are done),
+        // so a waiter fails only once no answer is left to come.
+        reject: (e) => {
+          if (w.generation !== gen) return;
+          const left = (w.refilling.get(address) ?? 1) - 1;
+          w.refilling.set(address, left);
+          if (left > 0) return;
+          const waiters = w.waiters.get(address) ?? [];
+          w.waiters.delete(address);
+          for (const x of waiters) x.reject(e instanceof NoPortsError ? new NoPortsError(address) : e);
+        },
       });
       this.post(w, { op: 'open', req, address });
     }
@@ -359,38 +378,29 @@ export class WorkerMediaPlane implements MediaPlane {
     return w.ready.get(address)?.length ?? 0;
   }
 
-  async openPair(address: string, group?: string): Promise<OpenedPair> {
-    const w = this.choose(address, group);
-    if (!w) throw new NoPortsError(address);
-    const ready = w.ready.get(address)?.shift();
-    if (ready !== undefined) {
-      this.refill(w, address);
-      this.track(ready.pair.rtp, w, group, 'rtp', ready.pair.address, ready.pair.port, ready.slots[0]);
-      this.track(ready.pair.rtcp, w, group, 'rtcp', ready.pair.address, ready.pair.port + 1, ready.slots[1]);
-      return ready.pair;
-    }
-    // None ready: this call's own open goes first (the worker answers in order), so refills never
-    // take the last free ports from under it.
-    const own = this.openFrom(w, address, group);
-    this.refill(w, address);
-    return own;
-  }
-
-  private async openFrom(w: WorkerSlot, address: string, group: string | undefined): Promise<OpenedPair> {
-    const req = this.nextReq++;
-    const reply = new Promise<Opened>((resolve, reject) => w.pending.set(req, { resolve, reject }));
-    this.post(w, { op: 'open', req, address });
-    let opened: Opened;
-    try {
-      opened = await reply;
-    } catch (e) {
-      if (e instanceof NoPortsError) throw new NoPortsError(address);
-      throw e;
-    }
-    const { pair, slots } = opened;
+  private take(w: WorkerSlot, o: Opened, group: string | undefined): OpenedPair {
+    const { pair, slots } = o;
     this.track(pair.rtp, w, group, 'rtp', pair.address, pair.port, slots[0]);
     this.track(pair.rtcp, w, group, 'rtcp', pair.address, pair.port + 1, slots[1]);
     return pair;
+  }
+
+  openPair(address: string, group?: string): Promise<OpenedPair> {
+    if (this.stopping) return Promise.reject(new Error('media plane shutting down'));
+    const w = this.choose(address, group);
+    if (!w) return Promise.reject(new NoPortsError(address));
+    const ready = w.ready.get(address)?.shift();
+    if (ready !== undefined) {
+      this.refill(w, address);
+      return Promise.resolve(this.take(w, ready, group));
+    }
+    // None ready: wait for the next pair the worker opens (one more is asked for on our behalf).
+    return new Promise((resolve, reject) => {
+      let list = w.waiters.get(address);
+      if (!list) { list = []; w.waiters.set(address, list); }
+      list.push({ group, resolve, reject });
+      this.refill(w, address);
+    });
   }
 
   private track(id: SocketId, w: WorkerSlot, group: string | undefined, kind: 'rtp' | 'rtcp', address: string, port: number, slot: SlotRef): void {
