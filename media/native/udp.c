@@ -429,22 +429,44 @@ static void queue_close_locked(engine_t *e, int fd) {
   e->kick_needed = 1;
 }
 
+// The arguments of open() and prebind(): (family: 4 | 6, address: string, port: number,
+// rcvbuf?: number). Returns 0, -errno for an address that does not parse, or 1 when N-API failed
+// (an exception is pending or the engine is missing: the caller returns NULL).
+typedef struct {
+  engine_t *e;
+  uint32_t family, rcvbuf;
+  struct sockaddr_storage ss;
+  socklen_t sl;
+} socket_args_t;
+
+static int socket_args(napi_env env, napi_callback_info info, socket_args_t *a) {
+  size_t argc = 4;
+  napi_value argv[4];
+  uint32_t port;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return 1;
+  a->e = engine_of(env);
+  if (a->e == NULL || !a->e->polling) {
+    throw_msg(env, "udp engine not initialised");
+    return 1;
+  }
+  a->rcvbuf = 0;
+  if (napi_get_value_uint32(env, argv[0], &a->family) != napi_ok) return 1;
+  if (napi_get_value_uint32(env, argv[2], &port) != napi_ok) return 1;
+  if (argc >= 4) napi_get_value_uint32(env, argv[3], &a->rcvbuf);
+  return parse_addr(env, argv[1], a->family, port, &a->ss, &a->sl);
+}
+
 // prebind(family: 4 | 6, address: string, port: number, rcvbuf?: number): 1 queued, 0 already
 // there (or no socket thread), or -errno. The oldest ready socket nobody took makes room.
 static napi_value js_prebind(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
-  napi_value argv[4];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  engine_t *e = engine_of(env);
-  if (e == NULL || !e->polling) return throw_msg(env, "udp engine not initialised");
-  uint32_t family, port, rcvbuf = 0;
-  CHECK(napi_get_value_uint32(env, argv[0], &family));
-  CHECK(napi_get_value_uint32(env, argv[2], &port));
-  if (argc >= 4) napi_get_value_uint32(env, argv[3], &rcvbuf);
-  struct sockaddr_storage ss;
-  socklen_t sl;
-  int rc = parse_addr(env, argv[1], family, port, &ss, &sl);
+  socket_args_t a;
+  int rc = socket_args(env, info, &a);
+  if (rc > 0) return NULL;
   if (rc < 0) return num(env, rc);
+  engine_t *e = a.e;
+  uint32_t family = a.family, rcvbuf = a.rcvbuf;
+  struct sockaddr_storage ss = a.ss;
+  socklen_t sl = a.sl;
   bg_ensure(e);
   if (!e->bg_started) return num(env, 0);
   pthread_mutex_lock(&e->mu);
@@ -509,19 +531,14 @@ static int take_prebound(engine_t *e, uint32_t family, const struct sockaddr_sto
 
 // open(family: 4 | 6, address: string, port: number, rcvbuf?: number): fd, or -errno
 static napi_value js_open(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
-  napi_value argv[4];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  engine_t *e = engine_of(env);
-  if (e == NULL || !e->polling) return throw_msg(env, "udp engine not initialised");
-  uint32_t family, port, rcvbuf = 0;
-  CHECK(napi_get_value_uint32(env, argv[0], &family));
-  CHECK(napi_get_value_uint32(env, argv[2], &port));
-  if (argc >= 4) napi_get_value_uint32(env, argv[3], &rcvbuf);
-  struct sockaddr_storage ss;
-  socklen_t sl;
-  int rc = parse_addr(env, argv[1], family, port, &ss, &sl);
+  socket_args_t a;
+  int rc = socket_args(env, info, &a);
+  if (rc > 0) return NULL;
   if (rc < 0) return num(env, rc);
+  engine_t *e = a.e;
+  uint32_t family = a.family, rcvbuf = a.rcvbuf;
+  struct sockaddr_storage ss = a.ss;
+  socklen_t sl = a.sl;
   int fd = e->bg_started ? take_prebound(e, family, &ss, rcvbuf) : -1;
   if (fd < 0) fd = make_socket(e->epfd, family, &ss, sl, rcvbuf);
   if (fd == -EADDRINUSE && e->bg_started) {
