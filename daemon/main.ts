@@ -4,7 +4,7 @@
 import dgram from 'node:dgram';
 import { execFileSync } from 'node:child_process';
 import { readFileSync, unlinkSync, writeFileSync } from 'node:fs';
-import { ConfigError, helpText, loadConfig, type Config } from './config/load.js';
+import { callCapacity, ConfigError, helpText, loadConfig, type Config } from './config/load.js';
 import { createLogger } from './log.js';
 import { CallTable } from './session/call-table.js';
 import { LocalCore, type SessionCore } from './session/core.js';
@@ -228,11 +228,7 @@ function raiseFileLimit(log: Logger): number | null {
 
 /** Says which of the port range and the open-file limit caps the number of calls (4 sockets per audio call). */
 function logCallCapacity(log: Logger, cfg: Config, addressCount: number, fileLimit: number | null): void {
-  const first = cfg.ports.min % 2 === 0 ? cfg.ports.min : cfg.ports.min + 1;
-  const pairs = Math.floor((cfg.ports.max - first + 1) / 2);
-  // One audio call: a pair towards each party, on one address each.
-  const byPorts = Math.floor((pairs * Math.max(1, addressCount)) / 2);
-  const byFiles = fileLimit === null || fileLimit === Infinity ? Infinity : Math.max(0, Math.floor((fileLimit - 100) / 4));
+  const { byPorts, byFiles } = callCapacity(cfg, addressCount, fileLimit);
   const cap = byFiles < byPorts ? 'open-file limit' : 'port range';
   const fields = { byPorts, byFiles: byFiles === Infinity ? null : byFiles, cap };
   if (byFiles < byPorts) log.warn(fields, 'the open-file limit, not the port range, caps the number of calls (raise ulimit -n / LimitNOFILE)');

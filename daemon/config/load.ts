@@ -343,3 +343,26 @@ export function helpText(): string {
   lines.push('', 'Also accepted and ignored, for rtpengine compatibility: --table, kernel, recording, redis … options.');
   return lines.join('\n');
 }
+
+/**
+ * Sockets each media plane (the main thread, a media worker or a call thread) keeps bound ahead,
+ * per address: media/relay.ts's prebind window (16 pairs) and a media worker's ready pairs (32).
+ */
+export const AHEAD_SOCKETS_PER_PLANE = 2 * (16 + 32);
+
+/**
+ * How many audio calls the port range and the open-file limit each allow (4 sockets a call: a
+ * pair towards each party); Infinity when the file limit is unknown. 100 descriptors are kept for
+ * the daemon itself, and each plane's sockets bound ahead come off the file limit too.
+ */
+export function callCapacity(cfg: Pick<Config, 'ports' | 'mediaWorkers' | 'callThreads'>, addressCount: number, fileLimit: number | null): { byPorts: number; byFiles: number } {
+  const first = cfg.ports.min % 2 === 0 ? cfg.ports.min : cfg.ports.min + 1;
+  const pairs = Math.floor((cfg.ports.max - first + 1) / 2);
+  const addresses = Math.max(1, addressCount);
+  // One audio call: a pair towards each party, on one address each.
+  const byPorts = Math.floor((pairs * addresses) / 2);
+  const planes = cfg.callThreads > 0 ? cfg.callThreads : Math.max(1, cfg.mediaWorkers);
+  const reserved = 100 + planes * addresses * AHEAD_SOCKETS_PER_PLANE;
+  const byFiles = fileLimit === null || fileLimit === Infinity ? Infinity : Math.max(0, Math.floor((fileLimit - reserved) / 4));
+  return { byPorts, byFiles };
+}

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { ConfigError, loadConfig, parseArgv, parseEndpoint, parseIni, parseInterfaces, type Config } from '../../../daemon/config/load.js';
+import { callCapacity, ConfigError, loadConfig, parseArgv, parseEndpoint, parseIni, parseInterfaces, type Config } from '../../../daemon/config/load.js';
 
 function load(argv: string[], env: NodeJS.ProcessEnv = {}): Config {
   const c = loadConfig(argv, env);
@@ -145,4 +145,15 @@ test('precedence: default < file < environment < command line', () => {
   const g = tmpFile('[rtpengine]\ntimeout = 1\n[mine]\ntimeout = 2\n');
   assert.equal(load([], { RTPRELAY_CONFIG_FILE: g, RTPRELAY_CONFIG_SECTION: 'mine' }).timeouts.timeoutS, 2);
   assert.equal(load([`--config-file=${g}`]).timeouts.timeoutS, 1);
+});
+
+test('callCapacity: calls the port range and the file limit allow, the sockets bound ahead taken off the file limit', () => {
+  const ports = { min: 10000, max: 19999 }; // 5,000 pairs
+  assert.deepEqual(callCapacity({ ports, mediaWorkers: 1, callThreads: 0 }, 1, 20000), { byPorts: 2500, byFiles: Math.floor((20000 - 100 - 96) / 4) });
+  // Four workers on two addresses: twice the pairs, eight planes' worth of sockets bound ahead.
+  assert.deepEqual(callCapacity({ ports, mediaWorkers: 4, callThreads: 0 }, 2, 20000), { byPorts: 5000, byFiles: Math.floor((20000 - 100 - 8 * 96) / 4) });
+  // Call threads are the planes then; in-process (0 workers) is one.
+  assert.equal(callCapacity({ ports, mediaWorkers: 4, callThreads: 2 }, 1, 1024).byFiles, Math.floor((1024 - 100 - 2 * 96) / 4));
+  assert.equal(callCapacity({ ports, mediaWorkers: 0, callThreads: 0 }, 1, 1024).byFiles, Math.floor((1024 - 100 - 96) / 4));
+  assert.equal(callCapacity({ ports, mediaWorkers: 1, callThreads: 0 }, 1, null).byFiles, Infinity);
 });
