@@ -153,7 +153,7 @@ test('two G.711 parties with loss: pcap streams, per-party and mixed WAV, metada
   assert.deepEqual(meta.parties.map((p: { tag: string; file: string }) => [p.tag, p.file]), [['caller-tag', files[1]!.path], ['callee-tag', files[2]!.path]]);
 
   if (!hasTshark) { t.diagnostic('tshark not installed: pcap not checked by tshark'); return; }
-  const out = tshark(['-r', files[0]!.path, '--enable-heuristic', 'rtp_udp', '-q', '-z', 'rtp,streams']);
+  const out = tshark(['-r', files[0]!.path, '--enable-heuristic', 'rtp_udp', '-o', 'udp.try_heuristic_first:TRUE', '-q', '-z', 'rtp,streams']);
   const rows = out.split('\n').filter((l) => /0x0000(AAAA|BBBB)/i.test(l));
   assert.equal(rows.length, 2, out);
   const rowA = rows.find((l) => /0x0000AAAA/i.test(l))!, rowB = rows.find((l) => /0x0000BBBB/i.test(l))!;
@@ -169,7 +169,7 @@ test('two G.711 parties with loss: pcap streams, per-party and mixed WAV, metada
   assert.equal(Math.min(...times), T0 / 1000);
   assert.ok(Math.abs(Math.max(...times) - (T0 + 100 + 99 * 20) / 1000) < 1e-6);
   // Every frame decodes as RTP; none is malformed, an expert error, or has a bad checksum.
-  const decoded = ['--enable-heuristic', 'rtp_udp', '-o', 'udp.check_checksum:TRUE', '-o', 'ip.check_checksum:TRUE'];
+  const decoded = ['--enable-heuristic', 'rtp_udp', '-o', 'udp.try_heuristic_first:TRUE', '-o', 'udp.check_checksum:TRUE', '-o', 'ip.check_checksum:TRUE'];
   assert.equal(tshark(['-r', files[0]!.path, ...decoded, '-Y', 'rtp']).trim().split('\n').length, sentA + sentB);
   const bad = '_ws.malformed || _ws.expert.severity == error || udp.checksum.status == "Bad" || ip.checksum.status == "Bad"';
   assert.equal(tshark(['-r', files[0]!.path, ...decoded, '-Y', bad]).trim(), '');
@@ -201,7 +201,7 @@ test('pause and resume: exactly the recorded intervals, audio back to back', asy
   ]);
   assert.equal(meta.streams[0].packets, 100);
   if (!hasTshark) { t.diagnostic('tshark not installed: pcap not checked by tshark'); return; }
-  const seqs = tshark(['-r', files[0]!.path, '--enable-heuristic', 'rtp_udp', '-T', 'fields', '-e', 'rtp.seq']).trim().split('\n').map(Number);
+  const seqs = tshark(['-r', files[0]!.path, '--enable-heuristic', 'rtp_udp', '-o', 'udp.try_heuristic_first:TRUE', '-T', 'fields', '-e', 'rtp.seq']).trim().split('\n').map(Number);
   assert.deepEqual(seqs, [...Array(50).keys(), ...Array.from({ length: 50 }, (_, i) => 100 + i)]);
 });
 
