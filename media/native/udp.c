@@ -430,8 +430,8 @@ static void queue_close_locked(engine_t *e, int fd) {
 }
 
 // The arguments of open() and prebind(): (family: 4 | 6, address: string, port: number,
-// rcvbuf?: number). Returns 0, -errno for an address that does not parse, or 1 when N-API failed
-// (an exception is pending or the engine is missing: the caller returns NULL).
+// rcvbuf?: number). NULL with `a` filled in; else what the caller returns at once: NULL with
+// a->e NULL when N-API failed (an exception is pending), or -errno for an address that does not parse.
 typedef struct {
   engine_t *e;
   uint32_t family, rcvbuf;
@@ -439,34 +439,30 @@ typedef struct {
   socklen_t sl;
 } socket_args_t;
 
-static int socket_args(napi_env env, napi_callback_info info, socket_args_t *a) {
+static napi_value socket_args(napi_env env, napi_callback_info info, socket_args_t *a) {
   size_t argc = 4;
   napi_value argv[4];
   uint32_t port;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return 1;
-  a->e = engine_of(env);
-  if (a->e == NULL || !a->e->polling) {
-    throw_msg(env, "udp engine not initialised");
-    return 1;
-  }
+  engine_t *e = engine_of(env);
+  a->e = NULL;
   a->rcvbuf = 0;
-  if (napi_get_value_uint32(env, argv[0], &a->family) != napi_ok) return 1;
-  if (napi_get_value_uint32(env, argv[2], &port) != napi_ok) return 1;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
+  if (e == NULL || !e->polling) return throw_msg(env, "udp engine not initialised");
+  if (napi_get_value_uint32(env, argv[0], &a->family) != napi_ok) return NULL;
+  if (napi_get_value_uint32(env, argv[2], &port) != napi_ok) return NULL;
   if (argc >= 4) napi_get_value_uint32(env, argv[3], &a->rcvbuf);
-  return parse_addr(env, argv[1], a->family, port, &a->ss, &a->sl);
+  a->e = e;
+  int rc = parse_addr(env, argv[1], a->family, port, &a->ss, &a->sl);
+  return rc < 0 ? num(env, rc) : NULL;
 }
 
 // prebind(family: 4 | 6, address: string, port: number, rcvbuf?: number): 1 queued, 0 already
 // there (or no socket thread), or -errno. The oldest ready socket nobody took makes room.
 static napi_value js_prebind(napi_env env, napi_callback_info info) {
   socket_args_t a;
-  int rc = socket_args(env, info, &a);
-  if (rc > 0) return NULL;
-  if (rc < 0) return num(env, rc);
+  napi_value early = socket_args(env, info, &a);
+  if (early != NULL || a.e == NULL) return early;
   engine_t *e = a.e;
-  uint32_t family = a.family, rcvbuf = a.rcvbuf;
-  struct sockaddr_storage ss = a.ss;
-  socklen_t sl = a.sl;
   bg_ensure(e);
   if (!e->bg_started) return num(env, 0);
   pthread_mutex_lock(&e->mu);
@@ -477,7 +473,7 @@ static napi_value js_prebind(napi_env env, napi_callback_info info) {
       if (slot == NULL) slot = p;
       continue;
     }
-    if (same_addr(p, family, &ss, rcvbuf)) {
+    if (same_addr(p, a.family, &a.ss, a.rcvbuf)) {
       pthread_mutex_unlock(&e->mu);
       return num(env, 0);
     }
@@ -494,10 +490,10 @@ static napi_value js_prebind(napi_env env, napi_callback_info info) {
   }
   slot->state = PB_QUEUED;
   slot->fd = -1;
-  slot->family = family;
-  slot->rcvbuf = rcvbuf;
-  slot->ss = ss;
-  slot->sl = sl;
+  slot->family = a.family;
+  slot->rcvbuf = a.rcvbuf;
+  slot->ss = a.ss;
+  slot->sl = a.sl;
   slot->seq = ++e->pre_seq;
   e->pre_queued++;
   e->kick_needed = 1;
@@ -532,15 +528,11 @@ static int take_prebound(engine_t *e, uint32_t family, const struct sockaddr_sto
 // open(family: 4 | 6, address: string, port: number, rcvbuf?: number): fd, or -errno
 static napi_value js_open(napi_env env, napi_callback_info info) {
   socket_args_t a;
-  int rc = socket_args(env, info, &a);
-  if (rc > 0) return NULL;
-  if (rc < 0) return num(env, rc);
+  napi_value early = socket_args(env, info, &a);
+  if (early != NULL || a.e == NULL) return early;
   engine_t *e = a.e;
-  uint32_t family = a.family, rcvbuf = a.rcvbuf;
-  struct sockaddr_storage ss = a.ss;
-  socklen_t sl = a.sl;
-  int fd = e->bg_started ? take_prebound(e, family, &ss, rcvbuf) : -1;
-  if (fd < 0) fd = make_socket(e->epfd, family, &ss, sl, rcvbuf);
+  int fd = e->bg_started ? take_prebound(e, a.family, &a.ss, a.rcvbuf) : -1;
+  if (fd < 0) fd = make_socket(e->epfd, a.family, &a.ss, a.sl, a.rcvbuf);
   if (fd == -EADDRINUSE && e->bg_started) {
     // Perhaps a socket of ours on its way to being closed: wait for the closes queued so far.
     pthread_mutex_lock(&e->mu);
@@ -548,7 +540,7 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
     pthread_cond_signal(&e->work);
     while (e->close_n + e->closes_busy > 0) pthread_cond_wait(&e->done, &e->mu);
     pthread_mutex_unlock(&e->mu);
-    if (pending > 0) fd = make_socket(e->epfd, family, &ss, sl, rcvbuf);
+    if (pending > 0) fd = make_socket(e->epfd, a.family, &a.ss, a.sl, a.rcvbuf);
   }
   if (fd < 0) return num(env, fd);
   owned_set(e, fd, 1);
