@@ -1,5 +1,6 @@
 // Small helpers shared by the tests: free loopback ports, and polling for a condition.
 import dgram from 'node:dgram';
+import { readFileSync } from 'node:fs';
 import net from 'node:net';
 
 /** A UDP port on 127.0.0.1 that was free a moment ago (the kernel's choice). */
@@ -33,4 +34,20 @@ export async function until(cond: () => boolean | Promise<boolean>, what: string
     if (Date.now() > end) throw new Error(`timed out waiting for ${typeof what === 'string' ? what : what()}`);
     await new Promise((r) => setTimeout(r, 20));
   }
+}
+
+/**
+ * UDP ports in [min, max] bound on 127.0.0.1 by anyone, from the kernel's table (/proc/net/udp):
+ * probing by binding them would race a socket thread's own binds.
+ */
+export function boundUdpPorts(min: number, max: number): number[] {
+  const out: number[] = [];
+  for (const line of readFileSync('/proc/net/udp', 'utf8').split('\n').slice(1)) {
+    const local = line.trim().split(/\s+/)[1];
+    if (!local) continue;
+    const [ip, port] = local.split(':');
+    const n = parseInt(port!, 16);
+    if (ip === '0100007F' && n >= min && n <= max) out.push(n);
+  }
+  return out.sort((a, b) => a - b);
 }

@@ -6,7 +6,7 @@ import dgram from 'node:dgram';
 import { readdirSync } from 'node:fs';
 import { dgramIo, ipv4ToInt, udpIo, type UdpIo, type UdpSocket } from '../../../media/udp.js';
 import { srtpCryptoKind } from '../../../media/srtp/native.js';
-import { freeUdpPort, until } from '../../support/net.js';
+import { boundUdpPorts, freeUdpPort, until } from '../../support/net.js';
 
 test('ipv4ToInt parses dotted quads and refuses anything else', () => {
   assert.equal(ipv4ToInt('127.0.0.1'), 0x7f000001);
@@ -142,7 +142,7 @@ test('native: a prebound port is held by the socket thread, bind() takes that so
   const port = await freeUdpPort();
   io.prebind('127.0.0.1', port);
   // The socket thread binds it (after this turn): another program cannot have it meanwhile.
-  await until(async () => { const d = await bindDgram(port); d?.close(); return d === null; }, 'the socket thread holds the port');
+  await until(() => boundUdpPorts(port, port).length === 1, 'the socket thread holds the port');
   const got: Got[] = [], errors = { n: 0 };
   const s = await open(io, '127.0.0.1', port, got, errors);
   const p = await peer('udp4', '127.0.0.1');
@@ -152,7 +152,7 @@ test('native: a prebound port is held by the socket thread, bind() takes that so
   assert.equal(got[0]!.data.toString(), 'to the prebound socket');
   await s.close();
   // The close is the socket thread's too: the port comes free without another call from us.
-  await until(async () => { const d = await bindDgram(port); d?.close(); return d !== null; }, 'the port free after close');
+  await until(() => boundUdpPorts(port, port).length === 0, 'the port free after close');
 });
 
 test('native: a prebound port another program took first still fails with EADDRINUSE; sockets closed in bulk give their descriptors back', async () => {

@@ -2,24 +2,8 @@
 // ahead. Real sockets on 127.0.0.1.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import dgram from 'node:dgram';
 import { WorkerMediaPlane } from '../../../media/worker-plane.js';
-import { until } from '../../support/net.js';
-
-/** Whether another program could bind the port now (false: someone, here the worker, holds it). */
-function bindable(port: number): Promise<boolean> {
-  const s = dgram.createSocket('udp4');
-  return new Promise((r) => {
-    s.once('error', () => { s.close(); r(false); });
-    s.bind({ port, address: '127.0.0.1', exclusive: true }, () => { s.close(); r(true); });
-  });
-}
-
-async function held(min: number, max: number): Promise<number[]> {
-  const out: number[] = [];
-  for (let p = min; p <= max; p++) if (!(await bindable(p))) out.push(p);
-  return out;
-}
+import { boundUdpPorts as held, until } from '../../support/net.js';
 
 test('a media worker keeps pairs open ahead; openPair takes one of them at once; they count as free', async (t) => {
   // 300 ports (150 pairs) in the kernel's non-ephemeral range, away from the daemon tests' ranges.
@@ -29,13 +13,13 @@ test('a media worker keeps pairs open ahead; openPair takes one of them at once;
   // The worker opens its ahead pairs right after it is ready: 32 pairs, 64 ports (and its socket
   // thread binds the 16 pairs after those, media/relay.ts's prebind window: 96 in all).
   let last = 0;
-  await until(async () => (last = (await held(min, max)).length) === 96, () => `the pairs opened ahead (${last} ports held)`);
-  const before = await held(min, max);
+  await until(async () => (last = held(min, max).length) === 96, () => `the pairs opened ahead (${last} ports held)`);
+  const before = held(min, max);
   assert.deepEqual(plane.ports(), [{ address: '127.0.0.1', free: 150, total: 150 }], 'ready pairs count as free (pairs, not ports)');
   const pair = await plane.openPair('127.0.0.1');
   assert.ok(before.includes(pair.port) && before.includes(pair.port + 1), 'the pair came from the ready ones');
   assert.equal(plane.ports()[0]!.free, 149);
   // The worker opens one more to stay 32 ahead.
-  await until(async () => (await held(min, max)).length === 98, 'one more opened ahead');
+  await until(() => held(min, max).length === 98, 'one more opened ahead');
   plane.close([pair.rtp, pair.rtcp]);
 });
