@@ -3,6 +3,15 @@
 
 export interface Endpoint { address: string; port: number }
 
+/**
+ * Sockets a plane keeps bound ahead of need, per address (they hold descriptors, so the daemon's
+ * call capacity counts them): the next PREBIND_PAIRS pairs of a LocalMediaPlane's port queue,
+ * bound by the native addon's socket thread (media/relay.ts), and the READY_PAIRS pairs a media
+ * worker keeps open for openPair() to take without a round trip (media/worker-plane.ts).
+ */
+export const PREBIND_PAIRS = 16;
+export const READY_PAIRS = 32;
+
 export type SocketId = number;
 
 /** A pair of local sockets on one address: RTP on an even port, RTCP on the next. */

@@ -7,7 +7,7 @@ import {
   C_BYTES, C_DROPPED, C_ERRORS, C_LAST_MS, C_PACKETS, C_SSRC, CounterSlots, type Slot,
 } from './counters.js';
 import {
-  NoPortsError, type Endpoint, type MediaPlane, type OpenedPair, type PlaneEvent, type RecordedFile,
+  NoPortsError, PREBIND_PAIRS, type Endpoint, type MediaPlane, type OpenedPair, type PlaneEvent, type RecordedFile,
   type RecordingRequest, type RecordingStream, type SocketCrypto, type SocketId, type SocketPlan, type SocketStats,
 } from './plane.js';
 import { PairQuality, readQuality } from './quality.js';
@@ -95,11 +95,6 @@ export interface LocalPlaneOptions {
 }
 
 const ANY_PT = new Uint8Array(128).fill(1);
-/**
- * Pairs bound ahead of the port pool's head (media/native/udp.c's socket thread; the addon keeps
- * at most 256 such sockets per thread). Under ngload a call takes two pairs, so 16 are 8 calls of slack.
- */
-const PREBIND_PAIRS = 16;
 const NO_ROUTES = new Int8Array(128).fill(-1);
 
 /**
@@ -166,12 +161,13 @@ export class LocalMediaPlane implements MediaPlane {
   private readonly ahead = new Map<string, Set<number>>();
 
   /**
-   * The next PREBIND_PAIRS pairs of the pool's queue get bound off this thread (io.prebind), so the
-   * offers that take them find their sockets ready. Each take moves the window on by one pair.
+   * The next PREBIND_PAIRS pairs of the pool's queue get bound off this thread (io.prebind; the
+   * addon keeps at most 256 such sockets a thread), so the offers that take them find their
+   * sockets ready. Each take moves the window on by one pair.
    */
   private prebindAhead(address: string, pool: PortPool, taken: number): void {
-    const prebind = this.io.prebind;
-    if (prebind === undefined) return;
+    const io = this.io;
+    if (io.prebind === undefined) return;
     let set = this.ahead.get(address);
     if (!set) { set = new Set(); this.ahead.set(address, set); }
     set.delete(taken);
@@ -180,8 +176,8 @@ export class LocalMediaPlane implements MediaPlane {
       if (p === undefined) break;
       if (set.has(p)) continue;
       set.add(p);
-      prebind.call(this.io, address, p);
-      prebind.call(this.io, address, p + 1);
+      io.prebind(address, p);
+      io.prebind(address, p + 1);
     }
   }
 

@@ -4,7 +4,7 @@
 // `stats()` needs no round trip. Imports nothing of ours outside media/.
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
 import {
-  NoPortsError, type Endpoint, type MediaPlane, type OpenedPair, type PlaneEvent, type RecordedFile,
+  NoPortsError, READY_PAIRS, type Endpoint, type MediaPlane, type OpenedPair, type PlaneEvent, type RecordedFile,
   type RecordingRequest, type RecordingStream, type SocketId, type SocketPlan, type SocketStats,
 } from './plane.js';
 import { readQuality } from './quality.js';
@@ -58,13 +58,10 @@ interface WorkerSlot {
 
 interface Waiter { group: string | undefined; resolve: (p: OpenedPair) => void; reject: (e: Error) => void }
 
-/**
- * Pairs each worker keeps open ahead per address. An offer or answer that had to wait for the
- * worker's reply to `open` (a round trip through two event loops) left the main thread idle a
- * quarter of the time under ngload; with a pair ready, openPair() answers at once and the worker
- * opens the next one meanwhile. They count as free in ports().
- */
-const READY_PAIRS = 32;
+// Each worker keeps READY_PAIRS pairs open ahead per address (media/plane.ts). An offer or answer
+// that had to wait for the worker's reply to `open` (a round trip through two event loops) left the
+// main thread idle a quarter of the time under ngload; with a pair ready, openPair() answers at
+// once and the worker opens the next one meanwhile. They count as free in ports().
 
 /** Generations of a worker get id spaces this far apart, so a respawned worker never reuses an id. */
 const GENERATION_SPAN = 2 ** 36;
@@ -344,12 +341,17 @@ export class WorkerMediaPlane implements MediaPlane {
     const waiting = w.waiters.get(address)?.length ?? 0;
     let asked = w.refilling.get(address) ?? 0;
     const gen = w.generation;
+    // One answer less to come; false for an earlier life's answer.
+    const answered = (): boolean => {
+      if (w.generation !== gen) return false;
+      w.refilling.set(address, (w.refilling.get(address) ?? 1) - 1);
+      return true;
+    };
     for (; ready + asked < READY_PAIRS + waiting; asked++) {
       const req = this.nextReq++;
       w.pending.set(req, {
         resolve: (o) => {
-          if (w.generation !== gen) return; // an earlier life's answer
-          w.refilling.set(address, (w.refilling.get(address) ?? 1) - 1);
+          if (!answered()) return;
           const waiter = w.waiters.get(address)?.shift();
           if (waiter !== undefined) { waiter.resolve(this.take(w, o, waiter.group)); return; }
           let list = w.ready.get(address);
@@ -359,10 +361,7 @@ export class WorkerMediaPlane implements MediaPlane {
         // Failures may overtake successes (the worker answers each open when its binds are done),
         // so a waiter fails only once no answer is left to come.
         reject: (e) => {
-          if (w.generation !== gen) return;
-          const left = (w.refilling.get(address) ?? 1) - 1;
-          w.refilling.set(address, left);
-          if (left > 0) return;
+          if (!answered() || (w.refilling.get(address) ?? 0) > 0) return;
           const waiters = w.waiters.get(address) ?? [];
           w.waiters.delete(address);
           for (const x of waiters) x.reject(e instanceof NoPortsError ? new NoPortsError(address) : e);

@@ -4,6 +4,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import os, { hostname, networkInterfaces } from 'node:os';
 import { OPTIONS, SUBSYSTEM_LOG_LEVELS, type OptionSpec } from './options.js';
+import { PREBIND_PAIRS, READY_PAIRS } from '../../media/plane.js';
 
 export interface Endpoint { readonly address: string; readonly port: number }
 
@@ -344,11 +345,8 @@ export function helpText(): string {
   return lines.join('\n');
 }
 
-/**
- * Sockets each media plane (the main thread, a media worker or a call thread) keeps bound ahead,
- * per address: media/relay.ts's prebind window (16 pairs) and a media worker's ready pairs (32).
- */
-export const AHEAD_SOCKETS_PER_PLANE = 2 * (16 + 32);
+/** Sockets each media plane (the main thread, a media worker or a call thread) keeps bound ahead, per address. */
+export const AHEAD_SOCKETS_PER_PLANE = 2 * (PREBIND_PAIRS + READY_PAIRS);
 
 /**
  * How many audio calls the port range and the open-file limit each allow (4 sockets a call: a
