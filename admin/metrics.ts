@@ -13,6 +13,8 @@ export interface MetricsSources {
   commands(): Map<string, { count: number; errors: number }>;
   /** Sums over all live streams. */
   media(): { rtp: { packets: number; bytes: number; errors: number }; rtcp: { packets: number; bytes: number; errors: number }; streams: number };
+  /** NG commands handed straight to call threads by the native reader (absent: not in that mode). */
+  ngHandover?(): { routed: number; dropped: number };
 }
 
 const STATES = ['active', 'draining', 'drained', 'disabled'] as const;
@@ -66,6 +68,12 @@ export class Metrics {
         this.reset();
         for (const [command, c] of src.commands()) { this.inc({ command, result: 'ok' }, c.count - c.errors); this.inc({ command, result: 'error' }, c.errors); }
       } });
+    const handover = src.ngHandover;
+    if (handover) {
+      new client.Counter({ name: 'rtprelay_ng_handed_over_total', help: 'NG commands handed from the UDP reader straight to their call thread (dropped: that thread\'s queue was full)',
+        registers: [r], labelNames: ['result'],
+        collect() { const h = handover(); this.reset(); this.inc({ result: 'routed' }, h.routed); this.inc({ result: 'dropped' }, h.dropped); } });
+    }
     this.ngLatency = new client.Histogram({ name: 'rtprelay_ng_latency_seconds', help: 'NG command processing time', registers: [r], labelNames: ['command'],
       buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5] });
     new client.Gauge({ name: 'rtprelay_instance_state', help: 'This instance\'s state (1 for the current one)', registers: [r], labelNames: ['state'],

@@ -31,6 +31,11 @@ export interface NgServerOptions {
    * (`handleRouted`); this server only counts it. Absent: every command runs here.
    */
   forward?: Forwarder;
+  /**
+   * In a call thread: each command it answered from a datagram the main thread's native reader
+   * handed it straight (adoptUdp), which the main thread never saw, to be counted there.
+   */
+  onCount?: (command: string | null, source: string, error: boolean, us: number) => void;
 }
 
 /** Where routed commands go; the reply comes back with whether it was an error or a cached one. */
@@ -120,13 +125,8 @@ export class NgServer {
     const io = this.opts.udpIo;
     if (this.opts.udp.length > 0 && !io) throw new Error('NG over UDP needs a socket layer (udpIo)');
     for (const ep of this.opts.udp) {
-      // The command runs on past this call (it awaits the session): a borrowed view is copied.
-      const copy = io!.borrowedBuffers;
-      let sock: NgUdpSocket | null = null;
-      sock = await io!.bind(ep.address, ep.port, (msg, address, port) => {
-        if (sock !== null) this.onDatagram(sock, copy ? Buffer.from(msg) : msg, address, port);
-      }, () => this.log.debug('ng reply not sent'), { recvBufferSize: NG_RECV_BUFFER });
-      this.udp.push(sock);
+      const sock = await this.serveUdp(io!.borrowedBuffers, false, (onPacket, onError) =>
+        io!.bind(ep.address, ep.port, onPacket, onError, { recvBufferSize: NG_RECV_BUFFER }));
       udp.push({ address: ep.address, port: sock.localPort() });
     }
     const tcp: Endpoint[] = [];
@@ -141,6 +141,28 @@ export class NgServer {
       tcp.push({ address: a.address, port: a.port });
     }
     return { udp, tcp };
+  }
+
+  /** The UDP sockets start() bound (the main thread hands their commands to call threads natively). */
+  udpSockets(): readonly NgUdpSocket[] { return this.udp; }
+
+  /**
+   * In a call thread: answers the commands the main thread's native reader hands this thread from
+   * an NG socket it owns (media/udp.ts NgRouting.adopt), on that socket, counted through onCount.
+   */
+  async adoptUdp(adopt: (onPacket: (buf: Buffer, address: string, port: number) => void, onError: () => void) => NgUdpSocket): Promise<void> {
+    await this.serveUdp(true, true, (onPacket, onError) => Promise.resolve(adopt(onPacket, onError)));
+  }
+
+  private async serveUdp(borrowed: boolean, handedOver: boolean,
+    open: (onPacket: (buf: Buffer, address: string, port: number) => void, onError: () => void) => Promise<NgUdpSocket>): Promise<NgUdpSocket> {
+    let sock: NgUdpSocket | null = null;
+    sock = await open((msg, address, port) => {
+      // The command runs on past this call (it awaits the session): a borrowed view is copied.
+      if (sock !== null) this.onDatagram(sock, borrowed ? Buffer.from(msg) : msg, address, port, handedOver);
+    }, () => this.log.debug('ng reply not sent'));
+    this.udp.push(sock);
+    return sock;
   }
 
   /** TCP framing as rtpengine has it: cookie, space, one complete bencoded (or JSON) value; no length prefix. */
@@ -177,11 +199,11 @@ export class NgServer {
   }
 
   /** One UDP request: a reply that is ready (a cached one) is queued at once, without a promise. */
-  private onDatagram(sock: NgUdpSocket, msg: Buffer, address: string, port: number): void {
+  private onDatagram(sock: NgUdpSocket, msg: Buffer, address: string, port: number, handedOver = false): void {
     const source = `${address}:${port}`;
     let reply: Buffer | Promise<Buffer> | null;
     try {
-      reply = this.dispatch(msg, source);
+      reply = this.dispatch(msg, source, handedOver);
     } catch (err) {
       this.log.error({ err }, 'ng handling failed');
       return;
@@ -250,7 +272,7 @@ export class NgServer {
   private readonly errorReplies = new WeakSet<Buffer>();
 
   /** `handle` without the promise where none is needed (no cookie, or a cached reply). */
-  private dispatch(msg: Buffer, source: string): Buffer | Promise<Buffer> | null {
+  private dispatch(msg: Buffer, source: string, handedOver = false): Buffer | Promise<Buffer> | null {
     const framed = splitCookie(msg);
     if (!framed) { this.dropped++; return null; }
     if (this.opts.forward) {
@@ -260,7 +282,7 @@ export class NgServer {
     const key = ReplyCache.key(source, msg);
     const cached = this.cache.get(key);
     if (cached) { this.lastCached = true; return cached; }
-    const reply = this.execute(framed.cookie, framed.payload, source);
+    const reply = this.execute(framed.cookie, framed.payload, source, handedOver);
     this.cache.pending(key, reply);
     return reply;
   }
@@ -274,7 +296,7 @@ export class NgServer {
   }
 
   /** Runs one command; the reply comes back framed with the request's cookie. */
-  private async execute(cookie: Buffer, payload: Buffer, source: string): Promise<Buffer> {
+  private async execute(cookie: Buffer, payload: Buffer, source: string, handedOver: boolean): Promise<Buffer> {
     const json = payload[0] === 0x7b;
     const started = performance.now();
     let command: string | null = null;
@@ -306,10 +328,17 @@ export class NgServer {
       }
     }
     const error = reply.result === 'error';
-    this.count(command, source, error, (performance.now() - started) * 1000);
+    const us = (performance.now() - started) * 1000;
+    if (handedOver && this.opts.onCount) this.opts.onCount(command, source, error, us);
+    else this.count(command, source, error, us);
     const out = json ? Buffer.concat([cookie, SPACE, encodeJson(reply)]) : encodeBencode(reply, cookie);
     if (error) this.errorReplies.add(out);
     return out;
+  }
+
+  /** A command a call thread answered from a datagram handed to it natively (see onCount). */
+  countHandedOver(command: string | null, source: string, error: boolean, us: number): void {
+    this.count(command, source, error, us);
   }
 
   /** Counts one reply; `command` is null for requests that named no known command. */

@@ -13,7 +13,7 @@ import { CallTable } from './session/call-table.js';
 import { LocalCore } from './session/core.js';
 import { SessionError } from './session/errors.js';
 import {
-  exactBytes, REPLY_CACHED, REPLY_ERROR, type CallThreadInit, type FromThread, type ThreadCert, type ThreadRequest, type ThreadView, type ToThread,
+  exactBytes, REPLY_CACHED, REPLY_ERROR, type CallThreadInit, type NgHandover, type FromThread, type ThreadCert, type ThreadRequest, type ThreadView, type ToThread,
 } from './call-threads.js';
 
 const { init, port } = workerData as { init: CallThreadInit; port: MessagePort };
@@ -21,7 +21,8 @@ const log = createLogger(init.log).child({ thread: init.index });
 
 const clock = { nowMs: Date.now() };
 const tick = setInterval(() => { clock.nowMs = Date.now(); }, 250);
-const plane = new LocalMediaPlane(init.range, clock, init.addresses, { io: udpIo(init.socketIo) });
+const io = udpIo(init.socketIo);
+const plane = new LocalMediaPlane(init.range, clock, init.addresses, { io });
 let cert: ThreadCert | null = null;
 const setCert = (c: ThreadCert): void => { cert = c; plane.setCertificate({ certPem: c.certPem, keyPem: c.keyPem }); };
 if (init.cert) setCert(init.cert);
@@ -37,14 +38,30 @@ const ctx: CommandContext = {
   table, core, log: log.child({ sub: 'control' }), startedMs: init.startedMs, nowMs: () => Date.now(),
   stats: { byCommand: new Map(), byProxy: new Map() }, ports: () => plane.ports(),
 };
-const ng = new NgServer(ctx, log.child({ sub: 'control' }), { udp: [], tcp: [] });
+const ng = new NgServer(ctx, log.child({ sub: 'control' }), {
+  udp: [], tcp: [],
+  onCount: (command, source, error, us) => { (lazy().counts ??= []).push(command, source, error ? 1 : 0, us); },
+});
+
+// NG commands handed to this thread by the main thread's native reader (media/udp.ts NgRouting),
+// answered on the main thread's NG socket from here.
+let serving = false;
+const serveNg = async (list: NgHandover[]): Promise<void> => {
+  const routing = io.ngRouting;
+  if (serving || !routing || list.length === 0) return;
+  serving = true;
+  for (const h of list) await ng.adoptUdp((onPacket, onError) => routing.adopt(h, onPacket, onError));
+  if (!routing.serve(init.index)) log.warn('ng commands not handed to this thread: the main thread routes them');
+};
 
 // ---- what goes to the main thread: one message per event-loop turn ----
 let out: FromThread = {};
 let queued = false;
+let lazyTimer: NodeJS.Timeout | null = null;
 let sent = { created: -1, current: -1, deleting: -1 };
 const flush = (): void => {
   queued = false;
+  if (lazyTimer !== null) { clearTimeout(lazyTimer); lazyTimer = null; }
   const m = out;
   out = {};
   // The call counts go with the replies that changed them: the main thread's totals (drained
@@ -60,12 +77,22 @@ const later = (): FromThread => {
   if (!queued) { queued = true; setImmediate(flush); }
   return out;
 };
+/**
+ * What no reply waits for (counts of handed-over commands, call records) leaves within LAZY_MS,
+ * with whatever else goes then: a message per event-loop turn woke the main thread per command
+ * batch. A `view` request (statistics, metrics, a drain's check) flushes it at once.
+ */
+const LAZY_MS = 20;
+const lazy = (): FromThread => {
+  if (!queued && lazyTimer === null) lazyTimer = setTimeout(flush, LAZY_MS);
+  return out;
+};
 const reply = (id: number, buf: Buffer | null, flags: number): void => {
   (later().replies ??= []).push(id, buf === null ? null : exactBytes(buf), flags);
 };
 
-core.onCallRecord((r) => { (later().records ??= []).push(r); });
-core.onRecordingDone((r) => { (later().recordings ??= []).push(r); });
+core.onCallRecord((r) => { (lazy().records ??= []).push(r); });
+core.onRecordingDone((r) => { (lazy().recordings ??= []).push(r); });
 
 const view = (): ThreadView => ({
   totals: table.totals(), media: table.mediaTotals(), ports: plane.ports(), recordingFailures: table.recordingFailures,
@@ -101,6 +128,7 @@ port.on('message', (m: ToThread) => {
       break;
     }
     case 'cert': setCert(m.cert); break;
+    case 'ng-sockets': void serveNg(m.ng); break;
     case 'req': void answer(m.id, m.req); break;
     case 'crash': setImmediate(() => { throw new Error('crash requested (test hook)'); }); break;
   }
@@ -134,5 +162,6 @@ async function run(req: ThreadRequest): Promise<unknown> {
   }
 }
 
+void serveNg(init.ng);
 later().ready = true;
 later().view = view();

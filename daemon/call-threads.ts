@@ -23,7 +23,12 @@ export interface CallThreadInit {
   accepting: boolean;
   cert: ThreadCert | null;
   startedMs: number;
+  /** The main thread's routed NG sockets (media/udp.ts NgRouting): the thread answers what comes from them. */
+  ng: NgHandover[];
 }
+
+/** A routed NG socket as a call thread adopts it. */
+export interface NgHandover { fd: number; v6: boolean }
 
 export interface ThreadCert { certPem: string; keyPem: string; fingerprints: Record<string, string> }
 
@@ -43,6 +48,8 @@ export type ToThread =
   /** NG messages: id, message bytes, source, repeated. */
   | { op: 'ng'; items: (number | Uint8Array | string)[] }
   | { op: 'cert'; cert: ThreadCert }
+  /** Serve the commands the main thread's native reader hands this thread from these NG sockets. */
+  | { op: 'ng-sockets'; ng: NgHandover[] }
   | { op: 'req'; id: number; req: ThreadRequest }
   | { op: 'crash' };
 
@@ -57,6 +64,8 @@ export interface FromThread {
   view?: ThreadView;
   /** The thread's call counts, when this turn changed them. */
   totals?: TableTotals;
+  /** Commands answered from handed-over datagrams: command (null: none known), source, error (0/1), us; repeated. */
+  counts?: (string | number | null)[];
 }
 
 export const REPLY_CACHED = 1;
@@ -122,6 +131,8 @@ export class CallThreads implements SessionCore, Forwarder {
   private stopping = false;
   private readonly recordListeners: ((r: CallRecord) => void)[] = [];
   private readonly recordingListeners: ((r: RecordingDone) => void)[] = [];
+  private readonly countListeners: ((command: string | null, source: string, error: boolean, us: number) => void)[] = [];
+  private ngSockets: NgHandover[] = [];
   /** Calls lost with threads that died, by reason (counted in totals). */
   private lostCalls = 0;
   private readonly startedMs = Date.now();
@@ -147,6 +158,7 @@ export class CallThreads implements SessionCore, Forwarder {
     const init: CallThreadInit = {
       index: s.index, range: s.range, addresses: [...this.opts.addresses], socketIo: this.opts.socketIo,
       session: this.opts.session, log: this.opts.log, accepting: this.accepting, cert: this.cert, startedMs: this.startedMs,
+      ng: this.ngSockets,
     };
     const { port1, port2 } = new MessageChannel();
     const worker = new Worker(new URL('./call-thread.js', import.meta.url), {
@@ -223,6 +235,12 @@ export class CallThreads implements SessionCore, Forwarder {
         const flags = r[i + 2] as number;
         if (bytes === null) { p.reject(new Error('no reply')); continue; }
         p.resolve({ reply: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), cached: (flags & REPLY_CACHED) !== 0, error: (flags & REPLY_ERROR) !== 0 });
+      }
+    }
+    const c = m.counts;
+    if (c) {
+      for (let i = 0; i < c.length; i += 4) {
+        for (const l of this.countListeners) l(c[i] as string | null, c[i + 1] as string, c[i + 2] === 1, c[i + 3] as number);
       }
     }
     if (m.records) for (const rec of m.records) for (const l of this.recordListeners) l(rec);
@@ -381,6 +399,19 @@ export class CallThreads implements SessionCore, Forwarder {
   setCertificate(cert: ThreadCert): void {
     this.cert = cert;
     for (const s of this.slots) s.port?.postMessage({ op: 'cert', cert } satisfies ToThread);
+  }
+
+  /**
+   * The NG sockets whose commands the main thread's native reader hands to the threads: each thread
+   * (and each restarted one) answers on them itself and counts back through onNgCount.
+   */
+  handOverNg(ng: NgHandover[]): void {
+    this.ngSockets = ng;
+    for (const s of this.slots) s.port?.postMessage({ op: 'ng-sockets', ng } satisfies ToThread);
+  }
+
+  onNgCount(listener: (command: string | null, source: string, error: boolean, us: number) => void): void {
+    this.countListeners.push(listener);
   }
 
   /** Test hook: makes thread `index` throw, as a bug would. */

@@ -11,7 +11,7 @@ import { LocalCore, type SessionCore } from './session/core.js';
 import { CallThreads } from './call-threads.js';
 import { LocalMediaPlane } from '../media/relay.js';
 import { WorkerMediaPlane } from '../media/worker-plane.js';
-import { udpIo, type UdpIo } from '../media/udp.js';
+import { udpIo, type NgRouting, type UdpIo } from '../media/udp.js';
 import type { MediaPlane } from '../media/plane.js';
 import { createCertificate, type DtlsCertificate } from '../media/dtls/certificate.js';
 import type { Logger } from 'pino';
@@ -131,6 +131,20 @@ async function main(): Promise<void> {
     clearInterval(tick);
     return fail(`cannot open control sockets: ${(e as Error).message}`, e);
   }
+  let handover: NgRouting | null = null;
+  if (threads !== null && io.ngRouting) {
+    // Commands over UDP go from the native reader straight to their call thread (no decode and no
+    // postMessage here); the threads count them back to this server's statistics.
+    const routing = io.ngRouting;
+    const t = threads;
+    t.onNgCount((command, source, error, us) => ng.countHandedOver(command, source, error, us));
+    const routed = ng.udpSockets().map((sock) => routing.route(sock, t.threadCount)).filter((r) => r !== false);
+    if (routed.length > 0) {
+      t.handOverNg(routed);
+      handover = routing;
+      log.info({ sockets: routed.length }, 'ng over udp: commands go from the socket straight to their call thread');
+    }
+  }
   for (const ep of bound.udp) log.info({ transport: 'udp', address: ep.address, port: ep.port }, 'ng listening');
   for (const ep of bound.tcp) log.info({ transport: 'tcp', address: ep.address, port: ep.port }, 'ng listening');
   if (cfg.pidfile) {
@@ -148,6 +162,7 @@ async function main(): Promise<void> {
   const ops = new Operations({ ...cfg.operations, instanceUrl: ngUrl, stateDir: cfg.stateDir, version: VERSION }, { table: core, log });
   const metrics = new Metrics({
     table: core, instance: ops.instance, ports: () => core.ports(), commands: () => ctx.stats.byCommand, media: () => core.mediaTotals(),
+    ...(handover ? { ngHandover: () => handover.stats() } : {}),
   });
   ctx.observe = (command, seconds) => metrics.observeNg(command, seconds);
   ops.start();

@@ -38,6 +38,26 @@ export interface UdpIo {
   prebind?(address: string, port: number): void;
   /** Whether buffers handed to handlers must be copied before they are kept past the call. */
   readonly borrowedBuffers: boolean;
+  /** NG commands handed to call threads without JavaScript (native only). */
+  readonly ngRouting?: NgRouting;
+}
+
+/**
+ * NG commands from the thread that reads an NG socket straight to the call thread that holds their
+ * call (media/native/ng-route.c): no decode and no postMessage in the reading thread.
+ */
+export interface NgRouting {
+  /** From now on, commands read from `sock` (bound by this io) go to call threads, by call-id over `threads`; false if refused. */
+  route(sock: UdpSocket, threads: number): false | { fd: number; v6: boolean };
+  /**
+   * In a call thread: the routed NG socket, to answer on. What is routed to this thread arrives
+   * at `onPacket` (as from any socket of this io); closing it leaves the descriptor to its owner.
+   */
+  adopt(ng: { fd: number; v6: boolean }, onPacket: PacketHandler, onError: () => void): UdpSocket;
+  /** In a call thread: take the commands routed to thread `index` from now on; false if refused. */
+  serve(index: number): boolean;
+  /** Commands handed to call threads so far, and those dropped because a thread's queue was full. */
+  stats(): { routed: number; dropped: number };
 }
 
 // ---- dgram ---------------------------------------------------------------------------------
@@ -91,6 +111,11 @@ interface Addon {
   close(fd: number): number;
   send4(fd: number, buf: Buffer, port: number, address: number): number;
   send6(fd: number, buf: Buffer, port: number, address: string): number;
+  ngRoute(fd: number, threads: number): number;
+  ngServe(index: number): number;
+  ngSend4(fd: number, buf: Buffer, port: number, address: number): number;
+  ngSend6(fd: number, buf: Buffer, port: number, address: string): number;
+  ngRouteStats(): [number, number];
 }
 
 /**
@@ -156,21 +181,24 @@ class NativeSocket implements UdpSocket {
   closed = false;
 
   constructor(
-    private readonly io: NativeIo,
+    readonly io: NativeIo,
     readonly fd: number,
     readonly v6: boolean,
     readonly onPacket: PacketHandler,
     readonly onError: () => void,
+    /** A routed NG socket of another thread (NgRouting.adopt): sent on under the addon's check, never closed here. */
+    readonly adopted = false,
   ) {}
 
   send(buf: Buffer, port: number, address: string): void {
     if (this.closed) return;
+    const a = this.io.addon;
     let r: number;
-    if (this.v6) r = this.io.addon.send6(this.fd, buf, port, address);
+    if (this.v6) r = this.adopted ? a.ngSend6(this.fd, buf, port, address) : a.send6(this.fd, buf, port, address);
     else {
       if (address !== this.dstStr) { this.dstStr = address; this.dstInt = ipv4ToInt(address); }
       if (this.dstInt < 0) { this.onError(); return; }
-      r = this.io.addon.send4(this.fd, buf, port, this.dstInt);
+      r = this.adopted ? a.ngSend4(this.fd, buf, port, this.dstInt) : a.send4(this.fd, buf, port, this.dstInt);
     }
     if (r < 0) this.onError();
   }
@@ -213,8 +241,22 @@ class NativeIo implements UdpIo {
 
   release(s: NativeSocket): void {
     if (this.byFd[s.fd] === s) this.byFd[s.fd] = undefined;
-    this.addon.close(s.fd);
+    if (!s.adopted) this.addon.close(s.fd);
   }
+
+  readonly ngRouting: NgRouting = {
+    route: (sock, threads) => {
+      if (!(sock instanceof NativeSocket) || sock.io !== this || sock.adopted) return false;
+      return this.addon.ngRoute(sock.fd, threads) === 0 ? { fd: sock.fd, v6: sock.v6 } : false;
+    },
+    adopt: (ng, onPacket, onError) => {
+      const s = new NativeSocket(this, ng.fd, ng.v6, onPacket, onError, true);
+      this.byFd[ng.fd] = s;
+      return s;
+    },
+    serve: (index) => this.addon.ngServe(index) === 0,
+    stats: () => { const [routed, dropped] = this.addon.ngRouteStats(); return { routed, dropped }; },
+  };
 
   /** One call per batch from the addon: the packet path for `count` datagrams. */
   private onBatch(count: number): void {

@@ -28,93 +28,22 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <node_api.h>
-#include <uv.h>
+#include "engine.h"
 
 napi_value srtp_init(napi_env env, napi_value exports); // srtp.c
 
-#define MAX_BATCH 64
-#define PER_FD 16
-#define ROUNDS 8
-#define MAX_EVENTS 64
-#define META_INTS 8
-// Sockets bound ahead of need by the socket thread (see "The socket thread" below).
-#define PREBIND_MAX 256
-
-enum { PB_FREE = 0, PB_QUEUED, PB_BUSY, PB_READY };
-
-typedef struct {
-  int state;
-  int fd; // PB_READY: the bound socket, or -errno
-  uint32_t family;
-  uint32_t rcvbuf;
-  socklen_t sl;
-  uint64_t seq;
-  struct sockaddr_storage ss;
-} prebind_t;
-
-typedef struct {
-  napi_env env;
-  int epfd;
-  uv_poll_t poll;
-  int polling;
-  int open_count;
-  int closing;
-  napi_ref cb_ref;
-  napi_ref arena_ref;
-  napi_ref meta_ref;
-  napi_async_context async_ctx;
-  napi_async_cleanup_hook_handle cleanup;
-  uint8_t *arena;
-  size_t slot_size;
-  int32_t *meta;
-  // Which descriptors this thread opened, so a thread that ends closes them (a dead media worker
-  // must not leak its ports).
-  uint8_t *owned;
-  int owned_cap;
-  struct mmsghdr msgs[MAX_BATCH];
-  struct iovec iov[MAX_BATCH];
-  struct sockaddr_storage addrs[MAX_BATCH];
-  struct epoll_event events[MAX_EVENTS];
-  // The socket thread: closes, and binds the sockets JavaScript will ask for next.
-  pthread_t bg;
-  int bg_started;
-  int bg_stop;
-  pthread_mutex_t mu;
-  pthread_cond_t work; // the socket thread waits here for closes and binds
-  pthread_cond_t done; // the JS thread waits here for a bind in progress or for closes to finish
-  // Work queued in this event-loop turn wakes the socket thread once, before the loop next waits
-  // for I/O (uv_prepare), not per request: a futex wake per socket cost the JS thread as much as
-  // the bind it saved.
-  uv_prepare_t kick;
-  int kick_needed;
-  int handles_open;
-  int *closeq;
-  int close_n;
-  int close_cap;
-  int closes_busy; // taken by the socket thread, not yet closed
-  int pre_queued;
-  uint64_t pre_seq;
-  prebind_t pre[PREBIND_MAX];
-} engine_t;
-
-#define CHECK(call)                                  \
-  do {                                               \
-    if ((call) != napi_ok) return NULL;              \
-  } while (0)
-
-static napi_value throw_msg(napi_env env, const char *msg) {
+napi_value throw_msg(napi_env env, const char *msg) {
   napi_throw_error(env, NULL, msg);
   return NULL;
 }
 
-static napi_value num(napi_env env, double v) {
+napi_value num(napi_env env, double v) {
   napi_value r;
   napi_create_double(env, v, &r);
   return r;
 }
 
-static engine_t *engine_of(napi_env env) {
+engine_t *engine_of(napi_env env) {
   void *data = NULL;
   if (napi_get_instance_data(env, &data) != napi_ok) return NULL;
   return (engine_t *)data;
@@ -133,7 +62,7 @@ static void owned_set(engine_t *e, int fd, uint8_t v) {
   e->owned[fd] = v;
 }
 
-static void deliver(engine_t *e, int count) {
+void deliver(engine_t *e, int count) {
   napi_env env = e->env;
   napi_handle_scope scope;
   if (napi_open_handle_scope(env, &scope) != napi_ok) return;
@@ -151,19 +80,18 @@ static void deliver(engine_t *e, int count) {
   napi_close_handle_scope(env, scope);
 }
 
-static void fill_meta(engine_t *e, int i, int fd, int len) {
+void fill_meta_from(engine_t *e, int i, int fd, int len, const struct sockaddr_storage *ss) {
   int32_t *m = e->meta + i * META_INTS;
   m[0] = fd;
   m[1] = len;
-  struct sockaddr_storage *ss = &e->addrs[i];
   if (ss->ss_family == AF_INET) {
-    struct sockaddr_in *a = (struct sockaddr_in *)ss;
+    const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
     m[2] = 4;
     m[3] = ntohs(a->sin_port);
     m[4] = (int32_t)ntohl(a->sin_addr.s_addr);
     m[5] = m[6] = m[7] = 0;
   } else {
-    struct sockaddr_in6 *a = (struct sockaddr_in6 *)ss;
+    const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
     const uint8_t *b = a->sin6_addr.s6_addr;
     m[2] = 6;
     m[3] = ntohs(a->sin6_port);
@@ -198,10 +126,12 @@ static void on_readable(uv_poll_t *handle, int status, int events) {
       }
       int got = recvmmsg(fd, &e->msgs[count], (unsigned)take, MSG_DONTWAIT, NULL);
       if (got <= 0) continue; // EAGAIN, or an error queued on the socket: nothing to read now
+      // NG commands for call threads go to them from here (ng-route.c); the rest stays.
+      if (e->ng_router && ng_is_routed(e, fd)) got = ng_divert(e, fd, count, got);
       for (int i = 0; i < got; i++) {
         int k = count + i;
         int len = (e->msgs[k].msg_hdr.msg_flags & MSG_TRUNC) ? -1 : (int)e->msgs[k].msg_len;
-        fill_meta(e, k, fd, len);
+        fill_meta_from(e, k, fd, len, &e->addrs[k]);
       }
       count += got;
     }
@@ -268,7 +198,8 @@ static napi_value js_init(napi_env env, napi_callback_info info) {
     e->kick.data = e;
     uv_prepare_start(&e->kick, on_kick);
     uv_unref((uv_handle_t *)&e->kick);
-    e->handles_open = 2;
+    e->handles_open++;
+    e->kick_open = 1;
   }
   update_ref(e);
   return num(env, MAX_BATCH);
@@ -388,7 +319,7 @@ static void *bg_main(void *arg) {
 }
 
 static void bg_ensure(engine_t *e) {
-  if (e->bg_started || e->closing || e->handles_open < 2) return;
+  if (e->bg_started || e->closing || !e->kick_open) return;
   if (pthread_create(&e->bg, NULL, bg_main, e) == 0) e->bg_started = 1;
 }
 
@@ -558,6 +489,8 @@ static napi_value js_close(napi_env env, napi_callback_info info) {
   int32_t fd;
   CHECK(napi_get_value_int32(env, argv[0], &fd));
   if (e == NULL || fd < 0 || fd >= e->owned_cap || !e->owned[fd]) return num(env, -EBADF);
+  // No call thread sends on it any more (ng-route.c), before the number can be reused.
+  if (e->ng_router) ng_forget_fd(fd);
   owned_set(e, fd, 0);
   e->open_count--;
   update_ref(e);
@@ -628,7 +561,7 @@ static napi_value js_send6(napi_env env, napi_callback_info info) {
   return num(env, r < 0 ? -errno : (double)r);
 }
 
-static void on_poll_closed(uv_handle_t *h) {
+void on_handle_closed(uv_handle_t *h) {
   engine_t *e = (engine_t *)h->data;
   if (--e->handles_open > 0) return;
   napi_async_cleanup_hook_handle hook = e->cleanup;
@@ -642,6 +575,7 @@ static void on_poll_closed(uv_handle_t *h) {
 static void on_cleanup(napi_async_cleanup_hook_handle handle, void *arg) {
   engine_t *e = (engine_t *)arg;
   e->closing = 1;
+  ng_engine_cleanup(e); // no more NG commands queued for this thread; its async handle closes
   bg_stop(e);
   for (int fd = 0; fd < e->owned_cap; fd++)
     if (e->owned[fd]) close(fd);
@@ -652,11 +586,11 @@ static void on_cleanup(napi_async_cleanup_hook_handle handle, void *arg) {
     uv_poll_stop(&e->poll);
     e->polling = 0;
     close(e->epfd);
-    if (e->handles_open == 2) {
+    if (e->kick_open) {
       uv_prepare_stop(&e->kick);
-      uv_close((uv_handle_t *)&e->kick, on_poll_closed);
+      uv_close((uv_handle_t *)&e->kick, on_handle_closed);
     }
-    uv_close((uv_handle_t *)&e->poll, on_poll_closed);
+    uv_close((uv_handle_t *)&e->poll, on_handle_closed);
   } else {
     close(e->epfd);
     free(e->owned);
@@ -669,6 +603,7 @@ NAPI_MODULE_INIT() {
   engine_t *e = calloc(1, sizeof(engine_t));
   if (e == NULL) return NULL;
   e->env = env;
+  e->ng_index = -1;
   pthread_mutex_init(&e->mu, NULL);
   pthread_cond_init(&e->work, NULL);
   pthread_cond_init(&e->done, NULL);
@@ -690,5 +625,6 @@ NAPI_MODULE_INIT() {
       {"send6", NULL, js_send6, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+  if (ng_route_init(env, exports) == NULL) return NULL;
   return srtp_init(env, exports);
 }
