@@ -1,8 +1,9 @@
 // A call thread (--call-threads): a whole session core for the calls whose call-id hashes here,
 // with a LocalMediaPlane on this thread's slice of the port range, so a command's sockets are
 // bound, planned and relayed in the thread that decided them (no message per socket). It answers
-// the NG messages the main thread routes to it with its own NgServer (reply cache, errors) and
-// tells the main thread, once per event-loop turn, the replies, call records and figures.
+// the NG messages the main thread routes to it with its own NgServer (reply cache, errors), and
+// those the native reader hands it straight from the NG socket (answered on that socket), and
+// tells the main thread the replies (once per event-loop turn), call records, counts and figures.
 import { workerData, type MessagePort } from 'node:worker_threads';
 import { NgServer } from '../control/ng-server.js';
 import type { CommandContext } from '../control/commands/context.js';

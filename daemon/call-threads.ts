@@ -1,8 +1,9 @@
 // The session core spread over call threads (--call-threads): each thread holds the calls whose
 // call-id hashes to it, with their media sockets on its own slice of the port range, and answers
 // their NG commands itself (daemon/call-thread.ts). The main thread keeps the NG sockets, routes
-// each command by call-id (control/ng-server.ts's Forwarder), answers ping/list/statistics, and
-// runs operations and admin against this class as against any SessionCore. What crosses between
+// each command by call-id (over UDP natively, media/native/ng-route.c; else control/ng-server.ts's
+// Forwarder), answers ping/list/statistics, and runs operations and admin against this class as
+// against any SessionCore. What crosses between
 // threads is plain data: NG messages and replies as bytes, call records, figures.
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import type { Forwarder, RoutedReply } from '../control/ng-server.js';

@@ -109,7 +109,9 @@ async function measure(start: () => Promise<Target>, tools: { ngload: string; rt
   try {
     const mem = await memoryPerCall(t, idleCalls);
     log(`memory: RSS ${(mem.rssIdleKb / 1024).toFixed(1)} MiB idle, ${mem.kbPerCall.toFixed(1)} KiB per call (${idleCalls} idle calls)`);
-    const ng = (await runTool(tools.ngload, ['--ng', `127.0.0.1:${t.ngPort}`, '--calls', quick ? '3000' : '10000', '--warmup-calls', '500',
+    // Steady state: the warm-up (not measured) lets a JIT runtime compile its hot code first, each
+    // call thread its own; with 500 warm-up calls the measured window was mostly compilation.
+    const ng = (await runTool(tools.ngload, ['--ng', `127.0.0.1:${t.ngPort}`, '--calls', quick ? '8000' : '20000', '--warmup-calls', quick ? '4000' : '10000',
       '--concurrency', '16', '--pid', String(t.pid), '--max-seconds', quick ? '60' : '120', '--quiet-wait', quick ? '5' : '15'],
     tmpFile('ngload.jsonl'), quick ? 90 : 180, true)).at(-1)!;
     const blast = await runTool(tools.rtpblast, ['--ng', `127.0.0.1:${t.ngPort}`, '--search', '--pid', String(t.pid),
