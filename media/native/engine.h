@@ -15,7 +15,7 @@
 #define ROUNDS 8
 #define MAX_EVENTS 64
 #define META_INTS 8
-// Sockets bound ahead of need by the socket thread (see "The socket thread" below).
+// Sockets bound ahead of need by the socket thread (udp.c, "The socket thread").
 #define PREBIND_MAX 256
 
 enum { PB_FREE = 0, PB_QUEUED, PB_BUSY, PB_READY };
@@ -87,6 +87,15 @@ typedef struct {
     if ((call) != napi_ok) return NULL;              \
   } while (0)
 
+// A send's arguments, read by send_args (udp.c).
+typedef struct {
+  int ok;
+  int32_t fd;
+  void *data;
+  size_t len;
+  struct sockaddr_storage ss;
+  socklen_t sl;
+} send_args_t;
 
 napi_value throw_msg(napi_env env, const char *msg);
 napi_value num(napi_env env, double v);
@@ -96,10 +105,11 @@ void deliver(engine_t *e, int count);
 // Fills slot i's metadata (udp.c's layout) for a datagram from `from`.
 void fill_meta_from(engine_t *e, int i, int fd, int len, const struct sockaddr_storage *from);
 void on_handle_closed(uv_handle_t *h);
+napi_value send_args(napi_env env, napi_callback_info info, uint32_t family, send_args_t *a);
 
 // ng-route.c
 int ng_divert(engine_t *e, int fd, int first, int got);
-int ng_is_routed(engine_t *e, int fd);
+int ng_is_routed(int fd);
 void ng_forget_fd(int fd);
 void ng_engine_cleanup(engine_t *e);
 napi_value ng_route_init(napi_env env, napi_value exports);

@@ -12,9 +12,7 @@
 // JavaScript routes it as before. Both hash the call-id with the same FNV-1a, so a call's
 // commands meet in one thread whichever path they take (daemon/call-threads.ts's threadOf).
 #define _GNU_SOURCE
-#include <arpa/inet.h>
 #include <errno.h>
-#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -53,8 +51,7 @@ static int ng_count; // threads the call-ids hash over
 static uint64_t ng_routed_total, ng_dropped_total;
 
 // Read by the routing thread (the only writer) freely, by call threads under the read lock.
-int ng_is_routed(engine_t *e, int fd) {
-  (void)e;
+int ng_is_routed(int fd) {
   for (int i = 0; i < ng_nfds; i++)
     if (ng_fds[i] == fd) return 1;
   return 0;
@@ -256,7 +253,7 @@ static void on_ng_async(uv_async_t *h) {
     pthread_rwlock_rdlock(&ng_rw);
     while (it && count < MAX_BATCH) {
       ng_item_t *next = it->next;
-      if (ng_is_routed(e, it->fd)) {
+      if (ng_is_routed(it->fd)) {
         int len = it->len <= (int)e->slot_size ? it->len : -1; // slots are 64 KiB: never cut
         if (len > 0) memcpy(e->arena + (size_t)count * e->slot_size, it->data, (size_t)len);
         fill_meta_from(e, count, it->fd, len, &it->from);
@@ -365,47 +362,17 @@ static napi_value js_ng_serve(napi_env env, napi_callback_info info) {
   return num(env, 0);
 }
 
-static napi_value ng_send(napi_env env, napi_callback_info info, int family) {
-  size_t argc = 4;
-  napi_value argv[4];
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
-  int32_t fd;
-  uint32_t port;
-  void *data;
-  size_t len;
-  if (napi_get_value_int32(env, argv[0], &fd) != napi_ok || napi_get_buffer_info(env, argv[1], &data, &len) != napi_ok ||
-      napi_get_value_uint32(env, argv[2], &port) != napi_ok)
-    return NULL;
-  struct sockaddr_storage ss;
-  socklen_t sl;
-  memset(&ss, 0, sizeof ss);
-  if (family == 4) {
-    uint32_t ip;
-    if (napi_get_value_uint32(env, argv[3], &ip) != napi_ok) return NULL;
-    struct sockaddr_in *a = (struct sockaddr_in *)&ss;
-    a->sin_family = AF_INET;
-    a->sin_port = htons((uint16_t)port);
-    a->sin_addr.s_addr = htonl(ip);
-    sl = sizeof *a;
-  } else {
-    char text[INET6_ADDRSTRLEN + 1];
-    size_t tl;
-    if (napi_get_value_string_utf8(env, argv[3], text, sizeof text, &tl) != napi_ok) return NULL;
-    struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
-    a->sin6_family = AF_INET6;
-    a->sin6_port = htons((uint16_t)port);
-    if (inet_pton(AF_INET6, text, &a->sin6_addr) != 1) return num(env, -EINVAL);
-    sl = sizeof *a;
-  }
+static napi_value ng_send(napi_env env, napi_callback_info info, uint32_t family) {
+  send_args_t a;
+  napi_value early = send_args(env, info, family, &a);
+  if (early != NULL || !a.ok) return early;
   ssize_t r = -1;
   int err = EBADF;
   pthread_rwlock_rdlock(&ng_rw);
-  for (int i = 0; i < ng_nfds; i++)
-    if (ng_fds[i] == fd) {
-      r = sendto(fd, data, len, MSG_DONTWAIT, (struct sockaddr *)&ss, sl);
-      err = errno;
-      break;
-    }
+  if (ng_is_routed(a.fd)) {
+    r = sendto(a.fd, a.data, a.len, MSG_DONTWAIT, (struct sockaddr *)&a.ss, a.sl);
+    err = errno;
+  }
   pthread_rwlock_unlock(&ng_rw);
   return num(env, r < 0 ? -err : (double)r);
 }

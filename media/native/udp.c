@@ -127,7 +127,7 @@ static void on_readable(uv_poll_t *handle, int status, int events) {
       int got = recvmmsg(fd, &e->msgs[count], (unsigned)take, MSG_DONTWAIT, NULL);
       if (got <= 0) continue; // EAGAIN, or an error queued on the socket: nothing to read now
       // NG commands for call threads go to them from here (ng-route.c); the rest stays.
-      if (e->ng_router && ng_is_routed(e, fd)) got = ng_divert(e, fd, count, got);
+      if (e->ng_router && ng_is_routed(fd)) got = ng_divert(e, fd, count, got);
       for (int i = 0; i < got; i++) {
         int k = count + i;
         int len = (e->msgs[k].msg_hdr.msg_flags & MSG_TRUNC) ? -1 : (int)e->msgs[k].msg_len;
@@ -519,47 +519,48 @@ static napi_value js_local_port(napi_env env, napi_callback_info info) {
                                            : ntohs(((struct sockaddr_in *)&ss)->sin_port));
 }
 
-// send4(fd, buf, port, address: number): bytes sent, or -errno. The kernel has copied `buf` on return.
-static napi_value js_send4(napi_env env, napi_callback_info info) {
+// The arguments of send4/send6 (udp.c) and ngSend4/ngSend6 (ng-route.c): (fd, buf, port,
+// address: number for IPv4, string for IPv6). NULL with `a` filled in; else what the caller
+// returns at once: NULL with a->ok 0 when N-API failed (an exception is pending), or -EINVAL.
+napi_value send_args(napi_env env, napi_callback_info info, uint32_t family, send_args_t *a) {
   size_t argc = 4;
   napi_value argv[4];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  int32_t fd;
-  uint32_t port, ip;
-  void *data;
-  size_t len;
-  CHECK(napi_get_value_int32(env, argv[0], &fd));
-  CHECK(napi_get_buffer_info(env, argv[1], &data, &len));
-  CHECK(napi_get_value_uint32(env, argv[2], &port));
-  CHECK(napi_get_value_uint32(env, argv[3], &ip));
-  struct sockaddr_in a;
-  memset(&a, 0, sizeof a);
-  a.sin_family = AF_INET;
-  a.sin_port = htons((uint16_t)port);
-  a.sin_addr.s_addr = htonl(ip);
-  ssize_t r = sendto(fd, data, len, MSG_DONTWAIT, (struct sockaddr *)&a, sizeof a);
+  uint32_t port;
+  a->ok = 0;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
+  if (napi_get_value_int32(env, argv[0], &a->fd) != napi_ok) return NULL;
+  if (napi_get_buffer_info(env, argv[1], &a->data, &a->len) != napi_ok) return NULL;
+  if (napi_get_value_uint32(env, argv[2], &port) != napi_ok) return NULL;
+  if (family == 4) {
+    uint32_t ip;
+    if (napi_get_value_uint32(env, argv[3], &ip) != napi_ok) return NULL;
+    struct sockaddr_in *s = (struct sockaddr_in *)&a->ss;
+    memset(s, 0, sizeof *s);
+    s->sin_family = AF_INET;
+    s->sin_port = htons((uint16_t)port);
+    s->sin_addr.s_addr = htonl(ip);
+    a->sl = sizeof *s;
+  } else {
+    int rc = parse_addr(env, argv[3], 6, port, &a->ss, &a->sl);
+    if (rc < 0) return num(env, rc);
+  }
+  a->ok = 1;
+  return NULL;
+}
+
+static napi_value send_family(napi_env env, napi_callback_info info, uint32_t family) {
+  send_args_t a;
+  napi_value early = send_args(env, info, family, &a);
+  if (early != NULL || !a.ok) return early;
+  ssize_t r = sendto(a.fd, a.data, a.len, MSG_DONTWAIT, (struct sockaddr *)&a.ss, a.sl);
   return num(env, r < 0 ? -errno : (double)r);
 }
 
+// send4(fd, buf, port, address: number): bytes sent, or -errno. The kernel has copied `buf` on return.
+static napi_value js_send4(napi_env env, napi_callback_info info) { return send_family(env, info, 4); }
+
 // send6(fd, buf, port, address: string): bytes sent, or -errno
-static napi_value js_send6(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
-  napi_value argv[4];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  int32_t fd;
-  uint32_t port;
-  void *data;
-  size_t len;
-  CHECK(napi_get_value_int32(env, argv[0], &fd));
-  CHECK(napi_get_buffer_info(env, argv[1], &data, &len));
-  CHECK(napi_get_value_uint32(env, argv[2], &port));
-  struct sockaddr_storage ss;
-  socklen_t sl;
-  int rc = parse_addr(env, argv[3], 6, port, &ss, &sl);
-  if (rc < 0) return num(env, rc);
-  ssize_t r = sendto(fd, data, len, MSG_DONTWAIT, (struct sockaddr *)&ss, sl);
-  return num(env, r < 0 ? -errno : (double)r);
-}
+static napi_value js_send6(napi_env env, napi_callback_info info) { return send_family(env, info, 6); }
 
 void on_handle_closed(uv_handle_t *h) {
   engine_t *e = (engine_t *)h->data;
