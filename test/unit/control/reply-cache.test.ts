@@ -2,6 +2,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ReplyCache } from '../../../control/reply-cache.js';
 
+const K = ReplyCache.key('127.0.0.1:5000', Buffer.from('k1 d7:command5:offere'));
+const keyOf = (i: number) => ReplyCache.key('127.0.0.1:5000', Buffer.from(`k${i} d7:command5:offere`));
+
 test('a reply is found by source and whole message, and not otherwise', async (t) => {
   const c = new ReplyCache();
   t.after(() => c.close());
@@ -9,7 +12,7 @@ test('a reply is found by source and whole message, and not otherwise', async (t
   const key = ReplyCache.key('127.0.0.1:5000', msg);
   c.pending(key, Promise.resolve(Buffer.from('k1 d6:result4:ponge')));
   await Promise.resolve();
-  assert.equal(ReplyCache.key('127.0.0.1:5000', Buffer.from(msg)), key, 'same bytes, same key');
+  assert.deepEqual(ReplyCache.key('127.0.0.1:5000', Buffer.from(msg)), key, 'same bytes, same key');
   assert.deepEqual(await c.get(key), Buffer.from('k1 d6:result4:ponge'));
   assert.equal(c.get(ReplyCache.key('127.0.0.1:5001', msg)), undefined, 'another source');
   assert.equal(c.get(ReplyCache.key('127.0.0.1:5000', Buffer.from('k1 d7:command4:liste'))), undefined, 'cookie reused for another body');
@@ -20,23 +23,23 @@ test('a duplicate arriving while the first is in progress shares its reply', asy
   t.after(() => c.close());
   let finish!: (b: Buffer) => void;
   const first = new Promise<Buffer>((r) => { finish = r; });
-  c.pending('k', first);
-  const dup = c.get('k');
+  c.pending(K, first);
+  const dup = c.get(K);
   assert.ok(dup instanceof Promise, 'the in-flight promise is handed out');
   finish(Buffer.from('reply'));
   assert.deepEqual(await dup, Buffer.from('reply'));
-  assert.ok(Buffer.isBuffer(c.get('k')), 'settled entries hold the bytes');
+  assert.ok(Buffer.isBuffer(c.get(K)), 'settled entries hold the bytes');
 });
 
 test('entries live for two generations, then go', async (t) => {
   const c = new ReplyCache(60_000);
   t.after(() => c.close());
-  c.pending('k', Promise.resolve(Buffer.from('x')));
+  c.pending(K, Promise.resolve(Buffer.from('x')));
   await Promise.resolve();
   c.rotate();
-  assert.ok(c.get('k'), 'still there after one rotation');
+  assert.ok(c.get(K), 'still there after one rotation');
   c.rotate();
-  assert.equal(c.get('k'), undefined);
+  assert.equal(c.get(K), undefined);
   assert.equal(c.size, 0);
 });
 
@@ -44,19 +47,46 @@ test('a rejected command is not cached, so a retransmission runs it again', asyn
   const c = new ReplyCache();
   t.after(() => c.close());
   const p = Promise.reject(new Error('boom'));
-  c.pending('k', p);
+  c.pending(K, p);
   await p.catch(() => undefined);
   await Promise.resolve();
-  assert.equal(c.get('k'), undefined);
+  assert.equal(c.get(K), undefined);
 });
 
 test('the byte budget drops old generations instead of growing', async (t) => {
   const c = new ReplyCache(60_000, 1000);
   t.after(() => c.close());
   for (let i = 0; i < 50; i++) {
-    c.pending(`k${i}`, Promise.resolve(Buffer.alloc(100)));
+    c.pending(keyOf(i), Promise.resolve(Buffer.alloc(100, i)));
     await new Promise((r) => setImmediate(r));
   }
   assert.ok(c.size < 50, `size ${c.size}`);
-  assert.ok(c.get('k49'), 'the newest survive');
+  assert.deepEqual(c.get(keyOf(49)), Buffer.alloc(100, 49), 'the newest survive');
+});
+
+test('thousands of replies, small and big, come back byte for byte from the slabs', async (t) => {
+  const c = new ReplyCache(60_000, 1 << 30);
+  t.after(() => c.close());
+  const n = 5000;
+  const body = (i: number): Buffer => (i % 1000 === 7 ? Buffer.alloc(300_000, i & 0xff) : Buffer.from(`k${i} d6:result2:ok3:sdp${String(i).length + 4}:v=0 ${i}e`));
+  for (let i = 0; i < n; i++) {
+    const b = body(i);
+    c.pending(keyOf(i), Promise.resolve(b));
+    await Promise.resolve(); await Promise.resolve();
+    b.fill(0); // the caller's buffer is its own again: the cache holds a copy
+  }
+  assert.equal(c.size, n);
+  for (let i = 0; i < n; i++) assert.deepEqual(c.get(keyOf(i)), body(i), `reply ${i}`);
+  assert.equal(c.get(ReplyCache.key('127.0.0.1:5000', Buffer.from(`k${n} d7:command5:offere`))), undefined);
+});
+
+test('a flood of sources resets the cache instead of growing it', async (t) => {
+  const c = new ReplyCache(60_000, 1 << 30, 10);
+  t.after(() => c.close());
+  for (let i = 0; i < 25; i++) {
+    c.pending(ReplyCache.key(`10.0.0.${i}:5060`, Buffer.from('k1 d7:command4:pinge')), Promise.resolve(Buffer.from('r')));
+    await Promise.resolve(); await Promise.resolve();
+  }
+  assert.ok(c.size <= 10, `size ${c.size}`);
+  assert.ok(c.get(ReplyCache.key('10.0.0.24:5060', Buffer.from('k1 d7:command4:pinge'))), 'the newest source is kept');
 });
