@@ -4,7 +4,7 @@
 // commands/s and latency, memory per idle call, and the rtprelay/rtpengine ratios. Then the SRTP
 // part: SDES-SRTP caller -> plain RTP callee (rtpblast --search --srtp: the relay decrypts every
 // caller packet and encrypts every callee packet), relayed packets/s for each relay and the ratio.
-//   node dist/test/bench/bench.js [--quick] [--workers=N[,M]] [--call-threads=N[,M]] [--idle-calls=N] [--no-rtpengine] [--json=FILE]
+//   node dist/test/bench/bench.js [--quick] [--workers=N[,M]] [--call-threads=N[,M]] [--idle-calls=N] [--ng-rounds=N] [--no-rtpengine] [--json=FILE]
 //                                 [--no-srtp | --srtp-only] [--srtp-workers=N]
 // Bounded: each tool has --max-seconds; default well under 15 min, --quick about 3 min.
 import os from 'node:os';
@@ -25,22 +25,25 @@ const workerModes = (opt('workers') ?? (quick ? String(autoWorkers) : [...new Se
 // Call threads (the session core spread by call-id, each thread with its own media): one per core by default.
 const threadModes = (opt('call-threads') ?? String(cores)).split(',').map(Number).filter((n) => n > 0);
 const idleCalls = Number(opt('idle-calls') ?? (quick ? 1000 : 4000));
+const ngRoundCount = Math.max(1, Number(opt('ng-rounds') ?? 3));
 const withRtpengine = !flag('no-rtpengine') && hasRtpengine();
 const jsonOut = opt('json');
 const srtpOnly = flag('srtp-only'), withSrtp = srtpOnly || !flag('no-srtp');
 // SRTP is measured with one rtprelay mode: the last of --workers (the media workers) unless given.
 const srtpWorkers = Number(opt('srtp-workers') ?? workerModes.at(-1) ?? 0);
 
-// Ports: rtpengine 4000-19999 and NG 23200 (../shared/bench README); rtprelay 24000-39999, NG 23210;
-// rtpblast binds from 44000 up.
-const RTPRELAY = { ngPort: 23210, portMin: 24000, portMax: 39999 };
+// Ports: rtpengine 4000-19999 and NG 23200 (../shared/bench README); rtprelay the same media range
+// (one relay runs at a time; below 32768, the kernel's ephemeral ports), NG 23210; rtpblast binds
+// from 44000 up.
+const RTPRELAY = { ngPort: 23210, portMin: 4000, portMax: 19999 };
 const RTPENGINE = { ngPort: 23200, portMin: 4000, portMax: 19999 };
 
 interface Figures {
   name: string;
   strictPps: number; strictP50Us: number; strictP99Us: number; strictRelayCpu: number; strictOtherCpu: number;
   lossOnlyPps: number;
-  ngCmdPerS: number; ngP50Us: number; ngP99Us: number; ngRelayCpu: number; ngOtherCpu: number;
+  /** NG offer+answer+delete: the median of `ngRuns` (commands/s of each round). */
+  ngCmdPerS: number; ngP50Us: number; ngP99Us: number; ngRelayCpu: number; ngOtherCpu: number; ngRuns: number[];
   rssIdleKb: number; kbPerCall: number;
   maxOtherCpu: number;
   /** NG ping round trip while the media plane relays at 80 % of its strict rate. */
@@ -109,11 +112,6 @@ async function measure(start: () => Promise<Target>, tools: { ngload: string; rt
   try {
     const mem = await memoryPerCall(t, idleCalls);
     log(`memory: RSS ${(mem.rssIdleKb / 1024).toFixed(1)} MiB idle, ${mem.kbPerCall.toFixed(1)} KiB per call (${idleCalls} idle calls)`);
-    // Steady state: the warm-up (not measured) lets a JIT runtime compile its hot code first, each
-    // call thread its own; with 500 warm-up calls the measured window was mostly compilation.
-    const ng = (await runTool(tools.ngload, ['--ng', `127.0.0.1:${t.ngPort}`, '--calls', quick ? '8000' : '20000', '--warmup-calls', quick ? '4000' : '10000',
-      '--concurrency', '16', '--pid', String(t.pid), '--max-seconds', quick ? '60' : '120', '--quiet-wait', quick ? '5' : '15'],
-    tmpFile('ngload.jsonl'), quick ? 90 : 180, true)).at(-1)!;
     const blast = await runTool(tools.rtpblast, ['--ng', `127.0.0.1:${t.ngPort}`, '--search', '--pid', String(t.pid),
       '--duration', quick ? '2' : '4', '--start', '10000', '--factor', quick ? '1.3' : '1.15', '--refine', quick ? '0' : '1',
       '--max-seconds', quick ? '90' : '240', '--quiet-wait', quick ? '5' : '15', '--calls', '3500'],
@@ -128,11 +126,44 @@ async function measure(start: () => Promise<Target>, tools: { ngload: string; rt
       strictPps: r.strict_relayed_pps ?? 0, strictP50Us: r.strict_lat_p50_us ?? 0, strictP99Us: r.strict_lat_p99_us ?? 0,
       strictRelayCpu: r.strict_relay_cpu_pct ?? 0, strictOtherCpu: r.strict_other_cpu_pct ?? 0,
       lossOnlyPps: r.loss_relayed_pps ?? 0,
-      ngCmdPerS: ng.cmd_per_s, ngP50Us: ng.p50_us, ngP99Us: ng.p99_us, ngRelayCpu: ng.relay_cpu_pct, ngOtherCpu: ng.other_cpu_pct,
+      ngCmdPerS: 0, ngP50Us: 0, ngP99Us: 0, ngRelayCpu: 0, ngOtherCpu: 0, ngRuns: [],
       rssIdleKb: mem.rssIdleKb, kbPerCall: mem.kbPerCall,
-      maxOtherCpu: Math.max(ng.other_cpu_pct ?? 0, ...steps.map((s) => s.other_cpu_pct ?? 0)),
+      maxOtherCpu: Math.max(0, ...steps.map((s) => s.other_cpu_pct ?? 0)),
     };
   } finally { await t.stop(); }
+}
+
+/**
+ * NG offer+answer+delete throughput, in rounds that alternate the relays (each started afresh, so
+ * none inherits another's state): this machine's speed drifts by 20 % and more within minutes, and
+ * one run each had rtpengine anywhere between 10,900 and 20,200 commands/s. Each relay's figure is
+ * the median of its rounds (ngload's figures of that run: latency, CPU).
+ */
+async function ngRounds(starts: (() => Promise<Target>)[], rows: Figures[], ngload: string, rounds: number): Promise<void> {
+  const runs: Record<string, any>[][] = starts.map(() => []);
+  for (let r = 1; r <= rounds; r++) {
+    for (let i = 0; i < starts.length; i++) {
+      const t = await starts[i]!();
+      try {
+        // Steady state: the warm-up (not measured) lets a JIT runtime compile its hot code first, each
+        // call thread its own; with 500 warm-up calls the measured window was mostly compilation.
+        const ng = (await runTool(ngload, ['--ng', `127.0.0.1:${t.ngPort}`, '--calls', quick ? '8000' : '20000', '--warmup-calls', quick ? '4000' : '10000',
+          '--concurrency', '16', '--pid', String(t.pid), '--max-seconds', quick ? '60' : '120', '--quiet-wait', quick ? '5' : '15'],
+        tmpFile('ngload.jsonl'), quick ? 90 : 180, false)).at(-1)!;
+        runs[i]!.push(ng);
+        log(`NG round ${r}/${rounds}, ${t.name}: ${Number(ng.cmd_per_s).toFixed(0)} commands/s, p50 ${ng.p50_us} us, p99 ${ng.p99_us} us, ` +
+          `relay CPU ${Number(ng.relay_cpu_pct).toFixed(0)} %, others ${Number(ng.other_cpu_pct).toFixed(0)} %`);
+      } finally { await t.stop(); }
+    }
+  }
+  for (let i = 0; i < starts.length; i++) {
+    const sorted = [...runs[i]!].sort((a, b) => a.cmd_per_s - b.cmd_per_s);
+    const m = sorted[Math.floor((sorted.length - 1) / 2)]!;
+    const f = rows[i]!;
+    f.ngRuns = runs[i]!.map((x) => Math.round(x.cmd_per_s));
+    f.ngCmdPerS = m.cmd_per_s; f.ngP50Us = m.p50_us; f.ngP99Us = m.p99_us; f.ngRelayCpu = m.relay_cpu_pct; f.ngOtherCpu = m.other_cpu_pct;
+    f.maxOtherCpu = Math.max(f.maxOtherCpu, ...runs[i]!.map((x) => x.other_cpu_pct ?? 0));
+  }
 }
 
 function table(rows: Figures[]): string {
@@ -207,16 +238,21 @@ async function main(): Promise<void> {
   log('the load generator runs on the same cores: figures are "relay + blaster on this machine"; oth% = other processes (noise)');
   const rows: Figures[] = [];
   if (!srtpOnly) {
-    for (const workers of workerModes) rows.push(await measure(() => startRtprelay({ ...RTPRELAY, workers }), tools));
-    for (const callThreads of threadModes) rows.push(await measure(() => startRtprelay({ ...RTPRELAY, workers: 0, callThreads }), tools));
-    if (withRtpengine) rows.push(await measure(() => startRtpengine(RTPENGINE), tools));
+    const starts = [
+      ...workerModes.map((workers) => () => startRtprelay({ ...RTPRELAY, workers })),
+      ...threadModes.map((callThreads) => () => startRtprelay({ ...RTPRELAY, workers: 0, callThreads })),
+      ...(withRtpengine ? [() => startRtpengine(RTPENGINE)] : []),
+    ];
+    for (const start of starts) rows.push(await measure(start, tools));
+    log(`\n== NG offer+answer+delete, ${ngRoundCount} alternating rounds (median of each relay's rounds)`);
+    await ngRounds(starts, rows, tools.ngload, ngRoundCount);
     log('\n' + table(rows));
   }
   const engine = withRtpengine && rows.length ? rows.at(-1)! : null;
   if (engine) {
     for (const f of rows.slice(0, -1)) {
       log(`${f.name} / rtpengine: relay rate x${(f.strictPps / engine.strictPps).toFixed(2)}, p99 latency x${(f.strictP99Us / Math.max(1, engine.strictP99Us)).toFixed(2)}, ` +
-        `NG cmd/s x${(f.ngCmdPerS / engine.ngCmdPerS).toFixed(2)}, memory per call x${(f.kbPerCall / Math.max(0.1, engine.kbPerCall)).toFixed(2)}`);
+        `NG cmd/s x${(f.ngCmdPerS / engine.ngCmdPerS).toFixed(2)} (rounds: ${f.ngRuns.join(', ')} against ${engine.ngRuns.join(', ')}), memory per call x${(f.kbPerCall / Math.max(0.1, engine.kbPerCall)).toFixed(2)}`);
     }
   }
   const inproc = rows.find((f) => f.name.includes('in-process')), multi = rows.find((f) => f.name.includes('workers'));

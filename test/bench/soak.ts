@@ -45,7 +45,7 @@ async function main(): Promise<void> {
   const tools = buildTools();
   const durationS = Math.max(30, Math.round(minutes * 60));
   log(`soak: ${minutes} min, ${totalCalls} concurrent calls (${blastCalls} with RTP both ways at 50 pps, ${srtpCalls} SDES-SRTP <-> RTP, ${churnCalls} churning at ${cps}/s, held ${(holdMs / 1000).toFixed(0)} s), ${workers} media workers`);
-  const t = await startRtprelay({ ngPort: 23211, portMin: 24000, portMax: 39999, workers, extra: [`--listen-http=127.0.0.1:${HTTP_PORT}`] });
+  const t = await startRtprelay({ ngPort: 23211, portMin: 4000, portMax: 19999, workers, extra: [`--listen-http=127.0.0.1:${HTTP_PORT}`] });
   const ng = new NgClient(t.ngPort);
   try {
     await new Promise((r) => setTimeout(r, 1000));
