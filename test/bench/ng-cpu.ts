@@ -72,7 +72,7 @@ async function main(): Promise<void> {
   const clock = { nowMs: Date.now() };
   const tick = setInterval(() => { clock.nowMs = Date.now(); }, 250);
   const plane: MediaPlane = opt('plane', 'stub') === 'real'
-    ? new LocalMediaPlane({ min: 24000, max: 39999 }, clock, ['127.0.0.1']) : new StubPlane();
+    ? new LocalMediaPlane({ min: 4000, max: 19999 }, clock, ['127.0.0.1']) : new StubPlane();
   const table = new CallTable({
     interfaces: [{ name: 'default', addresses: [{ address: '127.0.0.1', advertised: '127.0.0.1', family: 4 }] }],
     timeouts: { timeoutS: 60, silentTimeoutS: 3600, finalTimeoutS: 0, offerTimeoutS: 3600, deleteDelayS: 0 },
