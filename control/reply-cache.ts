@@ -12,6 +12,7 @@
 // instead of 38-52 MB; CPU per command the same within this machine's noise (the cache as a whole,
 // SHA-1 included, is ~3-8 us of a command's ~40 us there).
 import crypto from 'node:crypto';
+import { ChurnMap } from '../media/churn-map.js';
 
 // One-shot crypto.hash (Node >= 20.12) skips the Hash object: 0.7 µs against 1.2 µs per 700-byte
 // offer here. SHA-1 stays: a collision must never answer one command with another's reply.
@@ -47,7 +48,7 @@ class Generation {
   private readonly slabs: Buffer[] = [];
   private fill = SLAB;
   private readonly big: Buffer[] = [];
-  readonly pend = new Map<number, Promise<Buffer>>();
+  readonly pend = new ChurnMap<number, Promise<Buffer>>(true);
   live = 0;
   bytes = 0;
 

@@ -8,6 +8,7 @@
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import type { Forwarder, RoutedReply } from '../control/ng-server.js';
 import { sliceRange } from '../media/worker-plane.js';
+import { ChurnMap } from '../media/churn-map.js';
 import type { CallSnapshot, DeleteResult, RecordingDone, SessionConfig, TableTotals } from './session/call-table.js';
 import type { CallRecord, MediaTotals, PortUsage, SessionCore } from './session/core.js';
 import { SessionError, type SessionErrorCode } from './session/errors.js';
@@ -123,8 +124,8 @@ export function exactBytes(b: Uint8Array): Uint8Array {
 
 export class CallThreads implements SessionCore, Forwarder {
   private readonly slots: Slot[];
-  private readonly ngPending = new Map<number, PendingNg>();
-  private readonly reqPending = new Map<number, PendingReq>();
+  private readonly ngPending = new ChurnMap<number, PendingNg>(true);
+  private readonly reqPending = new ChurnMap<number, PendingReq>(true);
   private nextId = 1;
   private flushQueued = false;
   private accepting = true;

@@ -3,7 +3,8 @@
 
 export class PortPool {
   private readonly free: number[] = [];
-  private readonly used = new Set<number>();
+  /** 1 where the port is taken (a bitmap, not a Set: no hash tables for the GC to chain, see churn-map.ts). */
+  private readonly used = new Uint8Array(65536);
   readonly total: number;
 
   constructor(min: number, max: number) {
@@ -21,7 +22,7 @@ export class PortPool {
   take(): number | null {
     const p = this.free.shift();
     if (p === undefined) return null;
-    this.used.add(p);
+    this.used[p] = 1;
     return p;
   }
 
@@ -30,7 +31,8 @@ export class PortPool {
 
   /** Back to the end of the queue. Releasing a port that is not taken is a no-op. */
   release(port: number): void {
-    if (!this.used.delete(port)) return;
+    if (this.used[port] !== 1) return;
+    this.used[port] = 0;
     this.free.push(port);
   }
 }

@@ -2,6 +2,7 @@
 // Imports nothing of ours outside media/. The packet handler is synchronous, silent and
 // allocation-free apart from the view of the datagram the socket layer (media/udp.ts) hands us.
 import { PortPool } from './port-pool.js';
+import { ChurnMap } from './churn-map.js';
 import { udpIo, type UdpIo, type UdpSocket } from './udp.js';
 import {
   C_BYTES, C_DROPPED, C_ERRORS, C_LAST_MS, C_PACKETS, C_SSRC, CounterSlots, type Slot,
@@ -117,7 +118,7 @@ function ptTable(list: readonly number[]): Uint8Array {
 
 export class LocalMediaPlane implements MediaPlane {
   private readonly pools = new Map<string, PortPool>();
-  private readonly sockets = new Map<SocketId, RelaySocket>();
+  private readonly sockets = new ChurnMap<SocketId, RelaySocket>(true); // churn-map.ts says why not a Map
   private readonly listeners: ((ev: PlaneEvent) => void)[] = [];
   private nextId: number;
   private readonly idStep: number;

@@ -8,6 +8,7 @@ import {
   type RecordingRequest, type RecordingStream, type SocketId, type SocketPlan, type SocketStats,
 } from './plane.js';
 import { readQuality } from './quality.js';
+import { ChurnMap } from './churn-map.js';
 import { C_BYTES, C_DROPPED, C_ERRORS, C_LAST_MS, C_PACKETS, C_SSRC, SLOT_FIELDS } from './counters.js';
 import type { FromWorker, PortsSnapshot, SecurityState, SlotRef, ToWorker, WorkerInit } from './worker-protocol.js';
 
@@ -40,7 +41,7 @@ interface WorkerSlot {
   generation: number;
   chunks: Float64Array[];
   ports: Map<string, { free: number; total: number }>;
-  pending: Map<number, Pending>;
+  pending: ChurnMap<number, Pending>;
   /** Recordings being stopped: the worker answers with the files. */
   recStops: Map<number, (files: RecordedFile[]) => void>;
   /** Why it died, when it did (the 'error' event comes before 'exit'). */
@@ -89,8 +90,9 @@ export function sliceRange(range: { min: number; max: number }, count: number): 
 
 export class WorkerMediaPlane implements MediaPlane {
   private readonly workers: WorkerSlot[];
-  private readonly sockets = new Map<SocketId, Mirror>();
-  private readonly groups = new Map<string, { worker: number; sockets: number }>();
+  // ChurnMaps: sockets and calls come and go all the time (churn-map.ts says why not a Map).
+  private readonly sockets = new ChurnMap<SocketId, Mirror>(true);
+  private readonly groups = new ChurnMap<string, { worker: number; sockets: number }>();
   private readonly listeners: ((ev: PlaneEvent) => void)[] = [];
   private nextReq = 1;
   private rr = 0;
@@ -104,7 +106,7 @@ export class WorkerMediaPlane implements MediaPlane {
   ) {
     this.workers = sliceRange(range, count).map((r, index) => ({
       index, range: r, worker: null, port: null, handle: () => undefined, alive: false, generation: 0, chunks: [], ports: new Map(), outbox: [], ready: new Map(), refilling: new Map(), waiters: new Map(),
-      pending: new Map(), recStops: new Map(), failure: null, deaths: [],
+      pending: new ChurnMap(true), recStops: new Map(), failure: null, deaths: [],
     }));
   }
 

@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import type { LogicalInterface } from '../config/load.js';
 import { join } from 'node:path';
 import type { MediaPlane, PlaneEvent, RecordedFile, RecordingStream, SocketStats, StreamQuality } from '../../media/plane.js';
+import { ChurnMap } from '../../media/churn-map.js';
 import { fileStem } from '../../media/recording/recorder.js';
 import { SessionError } from './errors.js';
 import type {
@@ -107,10 +108,11 @@ export type DeleteResult =
   | { found: true; snapshot: CallSnapshot | null; rolledBack?: boolean; nothingPending?: boolean };
 
 export class CallTable {
-  private readonly calls = new Map<string, Call>();
+  // ChurnMaps: calls come and go all the time (media/churn-map.ts says why not a Map).
+  private readonly calls = new ChurnMap<string, Call>();
   /** Serialises commands per call: each runs to its end before the next for the same call-id. */
-  private readonly busy = new Map<string, Promise<unknown>>();
-  private readonly socketOwner = new Map<number, string>();
+  private readonly busy = new ChurnMap<string, Promise<unknown>>();
+  private readonly socketOwner = new ChurnMap<number, string>(true);
   private created = 0;
   /** Calls awaiting their delayed delete (deleteAtMs set). */
   private deleting = 0;
