@@ -434,7 +434,7 @@ export async function applyOffer(ctx: OfferAnswerContext, call: Call, opts: Offe
   const outMedias = out.length > MAX_SDP_BYTES ? null : targets.map((t, i): OutMedia => (t !== null
     ? { pts: t.payloadTypes.map(Number), rtcpMux: t.rtcpMux }
     : { pts: doc.media[i]!.fmts.map(Number), rtcpMux: false }));
-  offerParses.set(a, { sdpIn: opts.sdp, parsed: { doc, info }, sdpOut: out, outMedias });
+  keepOfferParse(a, { sdpIn: opts.sdp, parsed: { doc, info }, sdpOut: out, outMedias });
   if (!ctx.callerInstalls) ctx.plane.install([...forwardPlans(a, b), ...forwardPlans(b, a)]);
   return out;
 }
@@ -571,9 +571,26 @@ interface OutMedia { pts: number[]; rtcpMux: boolean }
  * in-process CPU per command (ng-cpu --plane=stub profile). A too large output, which the parse
  * would refuse, is not kept.
  */
-const offerParses = new WeakMap<Participant, {
-  sdpIn: string; parsed: { doc: SdpDoc; info: MediaInfo[] }; sdpOut: string; outMedias: OutMedia[] | null;
-}>();
+interface OfferParse { sdpIn: string; parsed: { doc: SdpDoc; info: MediaInfo[] }; sdpOut: string; outMedias: OutMedia[] | null }
+
+/**
+ * On the participant itself, under a symbol and not enumerable: spreads, structuredClone and JSON
+ * leave it out, so the call state stays plain data and its copies start without it. Not in a
+ * WeakMap: V8's young-generation collector holds a long-lived WeakMap's values as roots until
+ * the next full collection, so every offer's parse outlived its call and was promoted (~1 KB
+ * per NG command of the ~1.2 KB that still reached the old generation, ng-cpu --plane=stub).
+ */
+const OFFER_PARSE = Symbol('offerParse');
+
+function keepOfferParse(a: Participant, kept: OfferParse): void {
+  const holder = a as Participant & { [OFFER_PARSE]?: OfferParse };
+  if (Object.hasOwn(holder, OFFER_PARSE)) holder[OFFER_PARSE] = kept;
+  else Object.defineProperty(holder, OFFER_PARSE, { value: kept, writable: true, configurable: true, enumerable: false });
+}
+
+function offerParseOf(a: Participant): OfferParse | undefined {
+  return (a as Participant & { [OFFER_PARSE]?: OfferParse })[OFFER_PARSE];
+}
 
 function outMediasOf(info: MediaInfo[]): OutMedia[] {
   return info.map((m) => ({ pts: m.codecs.map((c) => c.pt), rtcpMux: m.rtcpMux }));
@@ -591,7 +608,7 @@ function samePts(codecs: readonly { pt: number }[], pts: readonly number[]): boo
 
 function lastOffer(a: Participant): { medias: OfferedMedia[] } {
   if (a.sdpIn === null || a.sdpOut === null) return { medias: [] };
-  const kept = offerParses.get(a);
+  const kept = offerParseOf(a);
   const inp = kept !== undefined && kept.sdpIn === a.sdpIn ? kept.parsed : parse(a.sdpIn);
   const out = kept !== undefined && kept.sdpOut === a.sdpOut && kept.outMedias !== null
     ? kept.outMedias : outMediasOf(parse(a.sdpOut).info);
