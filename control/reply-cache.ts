@@ -12,7 +12,6 @@
 // instead of 38-52 MB; CPU per command the same within this machine's noise (the cache as a whole,
 // SHA-1 included, is ~3-8 us of a command's ~40 us there).
 import crypto from 'node:crypto';
-import { ChurnMap } from '../media/churn-map.js';
 
 // One-shot crypto.hash (Node >= 20.12) skips the Hash object: 0.7 µs against 1.2 µs per 700-byte
 // offer here. SHA-1 stays: a collision must never answer one command with another's reply.
@@ -48,7 +47,12 @@ class Generation {
   private readonly slabs: Buffer[] = [];
   private fill = SLAB;
   private readonly big: Buffer[] = [];
-  readonly pend = new ChurnMap<number, Promise<Buffer>>(true);
+  /**
+   * Pending commands' replies by entry number (entries are numbered from 0 and never reused in a
+   * generation). An array, not a Map: a long-lived Map under churn keeps every value it held alive
+   * through young-generation collections (media/churn-map.ts says how).
+   */
+  readonly pend: (Promise<Buffer> | undefined)[] = [];
   live = 0;
   bytes = 0;
 
@@ -95,7 +99,7 @@ class Generation {
   /** The reply of entry `e` (pending: its promise). */
   reply(e: number): Buffer | Promise<Buffer> | undefined {
     const b = e * STRIDE, len = this.ents[b + F_LEN]!;
-    if (len === PENDING) return this.pend.get(e);
+    if (len === PENDING) return this.pend[e];
     const loc = this.ents[b + F_LOC]!;
     if (loc < 0) return this.big[-1 - loc];
     const slab = this.slabs[loc >>> SLAB_BITS]!, off = loc & (SLAB - 1);
@@ -105,7 +109,7 @@ class Generation {
   /** Entry `e`'s command answered: its reply's bytes are copied in (the caller's buffer stays its own). */
   settle(e: number, reply: Buffer): void {
     const b = e * STRIDE, len = reply.length;
-    this.pend.delete(e);
+    this.pend[e] = undefined;
     if (len > BIG) {
       const own = Buffer.allocUnsafeSlow(len);
       reply.copy(own);
@@ -123,7 +127,7 @@ class Generation {
 
   /** Entry `e`'s command failed: a retransmission runs it again. */
   kill(e: number): void {
-    this.pend.delete(e);
+    this.pend[e] = undefined;
     this.ents[e * STRIDE + F_LEN] = DEAD;
     this.live--;
   }
@@ -165,7 +169,7 @@ export class ReplyCache {
     }
     const g = this.current;
     const e = g.add(key, src);
-    g.pend.set(e, reply);
+    g.pend[e] = reply;
     reply.then((r) => {
       g.settle(e, r);
       if (g === this.current && g.bytes > this.maxBytes) this.rotate();
