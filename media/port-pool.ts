@@ -4,10 +4,11 @@
 export class PortPool {
   private readonly free: number[] = [];
   /** 1 where the port is taken (a bitmap, not a Set: no hash tables for the GC to chain, see churn-map.ts). */
-  private readonly used = new Uint8Array(65536);
+  private readonly used: Uint8Array;
   readonly total: number;
 
   constructor(min: number, max: number) {
+    this.used = new Uint8Array(Math.max(0, max) + 1);
     const first = min % 2 === 0 ? min : min + 1;
     for (let p = first; p + 1 <= max; p += 2) this.free.push(p);
     // Start at a random place so a restart does not hand out the ports of the calls it just lost.
