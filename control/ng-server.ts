@@ -58,6 +58,8 @@ export interface NgUdpIo {
 
 export interface NgUdpSocket {
   send(buf: Buffer, port: number, address: string): void;
+  /** Sent after this event-loop turn by another thread (media/udp.ts's native sockets; `buf` copied). */
+  sendSoon?(buf: Buffer, port: number, address: string): void;
   close(): Promise<void>;
   localPort(): number;
 }
@@ -221,6 +223,12 @@ export class NgServer {
    * next requests come in a batch too. Only the commands of one turn wait, and only for each other.
    */
   private queueReply(sock: NgUdpSocket, buf: Buffer, port: number, address: string): void {
+    // The native socket layer's socket thread sends it after this turn, together with the turn's
+    // other replies: the send's kernel time (most of it the wake-up of the proxy) leaves this thread.
+    if (sock.sendSoon) {
+      try { sock.sendSoon(buf, port, address); } catch (err) { this.log.debug({ err }, 'ng reply not sent'); }
+      return;
+    }
     this.outbox.push({ sock, buf, port, address });
     if (this.outbox.length === 1) setImmediate(this.flushReplies);
   }

@@ -17,6 +17,12 @@ export type PacketHandler = (buf: Buffer, address: string, port: number) => void
 export interface UdpSocket {
   /** Synchronous with native I/O (the buffer may be reused at once); dgram reads `buf` later. */
   send(buf: Buffer, port: number, address: string): void;
+  /**
+   * Native I/O only: the datagram (copied, so `buf` may be reused at once) goes out from the
+   * socket thread, sent after this event-loop turn; what the kernel refuses there is counted, not
+   * reported. For replies the thread need not wait on (NG), not for the packet path.
+   */
+  sendSoon?(buf: Buffer, port: number, address: string): void;
   close(): Promise<void>;
   /** The bound port (what the kernel chose for port 0). */
   localPort(): number;
@@ -40,6 +46,8 @@ export interface UdpIo {
   readonly borrowedBuffers: boolean;
   /** NG commands handed to call threads without JavaScript (native only). */
   readonly ngRouting?: NgRouting;
+  /** Datagrams queued with sendSoon on this thread that the kernel refused (native only). */
+  sendSoonFailures?(): number;
 }
 
 /**
@@ -116,6 +124,11 @@ interface Addon {
   ngSend4(fd: number, buf: Buffer, port: number, address: number): number;
   ngSend6(fd: number, buf: Buffer, port: number, address: string): number;
   ngRouteStats(): [number, number];
+  sendSoon4(fd: number, buf: Buffer, port: number, address: number): number;
+  sendSoon6(fd: number, buf: Buffer, port: number, address: string): number;
+  ngSendSoon4(fd: number, buf: Buffer, port: number, address: number): number;
+  ngSendSoon6(fd: number, buf: Buffer, port: number, address: string): number;
+  sendSoonFailed(): number;
 }
 
 /**
@@ -128,6 +141,7 @@ const SLOT_BYTES = 65536;
 const BATCH = 64;
 const META_INTS = 8;
 
+const ENOBUFS = 105;
 const ERRNO: Record<number, string> = { 98: 'EADDRINUSE', 13: 'EACCES', 99: 'EADDRNOTAVAIL', 24: 'EMFILE', 23: 'ENFILE', 22: 'EINVAL', 105: 'ENOBUFS' };
 
 function errnoError(neg: number, what: string): NodeJS.ErrnoException {
@@ -203,6 +217,20 @@ class NativeSocket implements UdpSocket {
     if (r < 0) this.onError();
   }
 
+  sendSoon(buf: Buffer, port: number, address: string): void {
+    if (this.closed) return;
+    const a = this.io.addon;
+    let r: number;
+    if (this.v6) r = this.adopted ? a.ngSendSoon6(this.fd, buf, port, address) : a.sendSoon6(this.fd, buf, port, address);
+    else {
+      if (address !== this.dstStr) { this.dstStr = address; this.dstInt = ipv4ToInt(address); }
+      if (this.dstInt < 0) { this.onError(); return; }
+      r = this.adopted ? a.ngSendSoon4(this.fd, buf, port, this.dstInt) : a.sendSoon4(this.fd, buf, port, this.dstInt);
+    }
+    if (r === -ENOBUFS) this.send(buf, port, address); // the queue is full (or no socket thread)
+    else if (r < 0) this.onError();
+  }
+
   close(): Promise<void> {
     if (!this.closed) { this.closed = true; this.io.release(this); }
     return Promise.resolve();
@@ -238,6 +266,9 @@ class NativeIo implements UdpIo {
   prebind(address: string, port: number): void {
     this.addon.prebind(isIP(address) === 6 ? 6 : 4, address, port, 0);
   }
+
+  /** Datagrams queued by sendSoon on this thread that the kernel refused (dropped). */
+  sendSoonFailures(): number { return this.addon.sendSoonFailed(); }
 
   release(s: NativeSocket): void {
     if (this.byFd[s.fd] === s) this.byFd[s.fd] = undefined;

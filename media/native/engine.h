@@ -30,6 +30,17 @@ typedef struct {
   struct sockaddr_storage ss;
 } prebind_t;
 
+// A datagram queued for the socket thread to send (sendSoon, udp.c).
+typedef struct send_item {
+  struct send_item *next;
+  int fd;
+  int routed; // on another thread's routed NG socket: sent under ng-route.c's check
+  socklen_t sl;
+  struct sockaddr_storage ss;
+  size_t len;
+  uint8_t data[];
+} send_item_t;
+
 typedef struct {
   napi_env env;
   int epfd;
@@ -72,6 +83,11 @@ typedef struct {
   int closes_busy; // taken by the socket thread, not yet closed
   int pre_queued;
   uint64_t pre_seq;
+  // Datagrams for the socket thread to send (NG replies), oldest first.
+  send_item_t *send_head, *send_tail;
+  int send_n;
+  size_t send_bytes;
+  uint64_t send_failed;
   prebind_t pre[PREBIND_MAX];
   // NG routing (ng-route.c): this engine reads NG sockets whose commands go to call threads...
   int ng_router;
@@ -110,6 +126,8 @@ napi_value send_args(napi_env env, napi_callback_info info, uint32_t family, sen
 // ng-route.c
 int ng_divert(engine_t *e, int fd, int first, int got);
 int ng_is_routed(int fd);
+// sendto on a routed NG socket, unless the thread that routes it closed it meanwhile: bytes or -errno.
+ssize_t ng_sendto_checked(int fd, const void *data, size_t len, const struct sockaddr *to, socklen_t tl);
 void ng_forget_fd(int fd);
 void ng_engine_cleanup(engine_t *e);
 napi_value ng_route_init(napi_env env, napi_value exports);

@@ -362,19 +362,22 @@ static napi_value js_ng_serve(napi_env env, napi_callback_info info) {
   return num(env, 0);
 }
 
+ssize_t ng_sendto_checked(int fd, const void *data, size_t len, const struct sockaddr *to, socklen_t tl) {
+  ssize_t r = -EBADF;
+  pthread_rwlock_rdlock(&ng_rw);
+  if (ng_is_routed(fd)) {
+    r = sendto(fd, data, len, MSG_DONTWAIT, to, tl);
+    if (r < 0) r = -errno;
+  }
+  pthread_rwlock_unlock(&ng_rw);
+  return r;
+}
+
 static napi_value ng_send(napi_env env, napi_callback_info info, uint32_t family) {
   send_args_t a;
   napi_value early = send_args(env, info, family, &a);
   if (early != NULL || !a.ok) return early;
-  ssize_t r = -1;
-  int err = EBADF;
-  pthread_rwlock_rdlock(&ng_rw);
-  if (ng_is_routed(a.fd)) {
-    r = sendto(a.fd, a.data, a.len, MSG_DONTWAIT, (struct sockaddr *)&a.ss, a.sl);
-    err = errno;
-  }
-  pthread_rwlock_unlock(&ng_rw);
-  return num(env, r < 0 ? -err : (double)r);
+  return num(env, (double)ng_sendto_checked(a.fd, a.data, a.len, (struct sockaddr *)&a.ss, a.sl));
 }
 
 // ngSend4(fd, buf, port, address: number) / ngSend6(fd, buf, port, address: string): a reply on a

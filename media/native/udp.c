@@ -272,11 +272,38 @@ static int make_socket(int epfd, uint32_t family, const struct sockaddr_storage 
   return fd;
 }
 
+// Sends and frees a queue of datagrams; how many the kernel refused (a full socket buffer: dropped,
+// as a UDP datagram may be).
+static uint64_t send_all(send_item_t *q) {
+  uint64_t failed = 0;
+  while (q != NULL) {
+    send_item_t *next = q->next;
+    ssize_t r = q->routed ? ng_sendto_checked(q->fd, q->data, q->len, (struct sockaddr *)&q->ss, q->sl)
+                          : sendto(q->fd, q->data, q->len, MSG_DONTWAIT, (struct sockaddr *)&q->ss, q->sl);
+    if (r < 0) failed++;
+    free(q);
+    q = next;
+  }
+  return failed;
+}
+
 static void *bg_main(void *arg) {
   engine_t *e = (engine_t *)arg;
   int *mine = NULL, mine_cap = 0;
   pthread_mutex_lock(&e->mu);
   for (;;) {
+    // Sends before closes: a datagram queued for a socket went before that socket's close did.
+    if (e->send_head != NULL) {
+      send_item_t *q = e->send_head;
+      e->send_head = e->send_tail = NULL;
+      e->send_n = 0;
+      e->send_bytes = 0;
+      pthread_mutex_unlock(&e->mu);
+      uint64_t failed = send_all(q);
+      pthread_mutex_lock(&e->mu);
+      e->send_failed += failed;
+      continue;
+    }
     if (e->close_n > 0) {
       // Take the whole queue (swap arrays) and close outside the lock.
       int *q = e->closeq, n = e->close_n, cap = e->close_cap;
@@ -337,6 +364,10 @@ static void bg_stop(engine_t *e) {
     if (e->pre[i].state == PB_READY && e->pre[i].fd >= 0) close(e->pre[i].fd);
     e->pre[i].state = PB_FREE;
   }
+  e->send_failed += send_all(e->send_head);
+  e->send_head = e->send_tail = NULL;
+  e->send_n = 0;
+  e->send_bytes = 0;
   for (int i = 0; i < e->close_n; i++) close(e->closeq[i]);
   e->close_n = 0;
   free(e->closeq);
@@ -562,6 +593,66 @@ static napi_value js_send4(napi_env env, napi_callback_info info) { return send_
 // send6(fd, buf, port, address: string): bytes sent, or -errno
 static napi_value js_send6(napi_env env, napi_callback_info info) { return send_family(env, info, 6); }
 
+// ---- Sends on the socket thread ----------------------------------------------------------------
+// An NG reply's sendto() is mostly the kernel delivering it to the proxy on loopback and waking
+// it (~6 us, a tenth of a JavaScript thread's time per command under ngload). sendSoon copies the
+// datagram into a queue that the socket thread sends from, woken once per event-loop turn like
+// its closes; the JavaScript thread goes on with the next command. Bounded: past SEND_QUEUE_MAX
+// datagrams or SEND_QUEUE_BYTES the caller gets -ENOBUFS and sends itself.
+#define SEND_QUEUE_MAX 4096
+#define SEND_QUEUE_BYTES (16 * 1024 * 1024)
+
+static napi_value send_soon(napi_env env, napi_callback_info info, uint32_t family, int routed) {
+  send_args_t a;
+  napi_value early = send_args(env, info, family, &a);
+  if (early != NULL || !a.ok) return early;
+  engine_t *e = engine_of(env);
+  if (e == NULL) return throw_msg(env, "udp engine missing");
+  bg_ensure(e);
+  if (!e->bg_started || e->closing) return num(env, -ENOBUFS);
+  send_item_t *it = malloc(sizeof(send_item_t) + a.len);
+  if (it == NULL) return num(env, -ENOBUFS);
+  it->next = NULL;
+  it->fd = a.fd;
+  it->routed = routed;
+  it->sl = a.sl;
+  memcpy(&it->ss, &a.ss, sizeof a.ss);
+  it->len = a.len;
+  memcpy(it->data, a.data, a.len);
+  pthread_mutex_lock(&e->mu);
+  if (e->send_n >= SEND_QUEUE_MAX || e->send_bytes + a.len > SEND_QUEUE_BYTES) {
+    pthread_mutex_unlock(&e->mu);
+    free(it);
+    return num(env, -ENOBUFS);
+  }
+  if (e->send_tail != NULL) e->send_tail->next = it;
+  else e->send_head = it;
+  e->send_tail = it;
+  e->send_n++;
+  e->send_bytes += a.len;
+  e->kick_needed = 1;
+  pthread_mutex_unlock(&e->mu);
+  return num(env, (double)a.len);
+}
+
+// sendSoon4(fd, buf, port, address: number) / sendSoon6(fd, buf, port, address: string): bytes
+// queued (the bytes are copied: `buf` may be reused at once), or -errno (-ENOBUFS: queue full or no
+// socket thread; send it yourself). ngSendSoon4/6: the same on another thread's routed NG socket.
+static napi_value js_send_soon4(napi_env env, napi_callback_info info) { return send_soon(env, info, 4, 0); }
+static napi_value js_send_soon6(napi_env env, napi_callback_info info) { return send_soon(env, info, 6, 0); }
+static napi_value js_ng_send_soon4(napi_env env, napi_callback_info info) { return send_soon(env, info, 4, 1); }
+static napi_value js_ng_send_soon6(napi_env env, napi_callback_info info) { return send_soon(env, info, 6, 1); }
+
+// sendSoonFailed(): datagrams queued by sendSoon that the kernel refused (dropped).
+static napi_value js_send_soon_failed(napi_env env, napi_callback_info info) {
+  engine_t *e = engine_of(env);
+  if (e == NULL) return num(env, 0);
+  pthread_mutex_lock(&e->mu);
+  double n = (double)e->send_failed;
+  pthread_mutex_unlock(&e->mu);
+  return num(env, n);
+}
+
 void on_handle_closed(uv_handle_t *h) {
   engine_t *e = (engine_t *)h->data;
   if (--e->handles_open > 0) return;
@@ -624,6 +715,11 @@ NAPI_MODULE_INIT() {
       {"localPort", NULL, js_local_port, NULL, NULL, NULL, napi_default, NULL},
       {"send4", NULL, js_send4, NULL, NULL, NULL, napi_default, NULL},
       {"send6", NULL, js_send6, NULL, NULL, NULL, napi_default, NULL},
+      {"sendSoon4", NULL, js_send_soon4, NULL, NULL, NULL, napi_default, NULL},
+      {"sendSoon6", NULL, js_send_soon6, NULL, NULL, NULL, napi_default, NULL},
+      {"ngSendSoon4", NULL, js_ng_send_soon4, NULL, NULL, NULL, napi_default, NULL},
+      {"ngSendSoon6", NULL, js_ng_send_soon6, NULL, NULL, NULL, napi_default, NULL},
+      {"sendSoonFailed", NULL, js_send_soon_failed, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   if (ng_route_init(env, exports) == NULL) return NULL;

@@ -1,4 +1,4 @@
-// NgServer's TCP limits, driven directly (no daemon): the per-connection buffer cap and idle timeout.
+// NgServer driven directly (no daemon): the TCP per-connection buffer cap and idle timeout; how UDP replies leave.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
@@ -66,4 +66,35 @@ test('a cookie without a space, or an overlong one, closes the connection', asyn
   d.c.write(' d7:command4:pinge');
   assert.equal(await d.closed(2000), true, 'empty cookie');
   assert.equal(ctx.stats.byCommand.size, 0, 'nothing was executed');
+});
+
+test('UDP replies go out through the socket\'s sendSoon when it has one (the native socket thread), else by send after the turn', async (t) => {
+  const log = pino({ level: 'silent' });
+  const ctx = { log, stats: { byCommand: new Map(), byProxy: new Map() }, startedMs: 0, nowMs: () => 0, ports: () => [] } as unknown as CommandContext;
+  for (const soon of [true, false]) {
+    const sent: { how: string; data: string; port: number; address: string }[] = [];
+    let deliver: ((buf: Buffer, address: string, port: number) => void) | null = null;
+    const sock = {
+      send: (buf: Buffer, port: number, address: string) => { sent.push({ how: 'send', data: buf.toString('latin1'), port, address }); },
+      ...(soon ? { sendSoon: (buf: Buffer, port: number, address: string) => { sent.push({ how: 'soon', data: buf.toString('latin1'), port, address }); } } : {}),
+      close: () => Promise.resolve(),
+      localPort: () => 2223,
+    };
+    const udpIo = {
+      borrowedBuffers: true,
+      bind: (_a: string, _p: number, onPacket: (buf: Buffer, address: string, port: number) => void) => { deliver = onPacket; return Promise.resolve(sock); },
+    };
+    const s = new NgServer(ctx, log, { udp: [{ address: '127.0.0.1', port: 2223 }], tcp: [], udpIo });
+    await s.start();
+    t.after(() => s.close());
+    const turn = new Promise((r) => setImmediate(r)); // queued before the reply's own flush
+    deliver!(Buffer.from('c1 d7:command4:pinge'), '127.0.0.1', 5060);
+    await turn;
+    if (soon) assert.deepEqual(sent, [{ how: 'soon', data: 'c1 d6:result4:ponge', port: 5060, address: '127.0.0.1' }], 'queued as soon as it is ready');
+    else {
+      assert.deepEqual(sent, [], 'held until the requests of this turn are done');
+      await new Promise((r) => setImmediate(r));
+      assert.deepEqual(sent, [{ how: 'send', data: 'c1 d6:result4:ponge', port: 5060, address: '127.0.0.1' }]);
+    }
+  }
 });

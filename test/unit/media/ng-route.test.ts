@@ -17,11 +17,28 @@ const { parentPort, workerData } = require('node:worker_threads');
 import(workerData.udp).then(({ udpIo }) => {
   const r = udpIo('native').ngRouting;
   let sock = null;
+  // Replies leave from this thread's socket thread (sendSoon); the bytes are copied at once, so
+  // the one buffer is overwritten right after.
+  const out = Buffer.alloc(256);
   sock = r.adopt(workerData.ng, (buf, address, port) => {
     parentPort.postMessage({ got: Buffer.from(buf).toString('latin1'), address, port });
-    sock.send(Buffer.from('reply ' + Buffer.from(buf).toString('latin1').split(' ')[0]), port, address);
+    const n = out.write('reply ' + Buffer.from(buf).toString('latin1').split(' ')[0], 'latin1');
+    sock.sendSoon(out.subarray(0, n), port, address);
+    out.fill(0x78);
   }, () => parentPort.postMessage({ sendFailed: true }));
-  parentPort.on('message', (m) => { if (m.send) sock.send(Buffer.from('late'), m.send.port, m.send.address); });
+  parentPort.on('message', (m) => {
+    if (m.send) sock.send(Buffer.from('late'), m.send.port, m.send.address);
+    if (m.sendSoon) {
+      const io = udpIo('native'), before = io.sendSoonFailures();
+      sock.sendSoon(Buffer.from('late soon'), m.sendSoon.port, m.sendSoon.address);
+      let tries = 0;
+      const check = () => {
+        if (io.sendSoonFailures() > before || ++tries > 200) parentPort.postMessage({ soonFailed: io.sendSoonFailures() - before });
+        else setTimeout(check, 10);
+      };
+      check();
+    }
+  });
   parentPort.postMessage({ serving: r.serve(1) });
 });`;
 
@@ -47,11 +64,12 @@ test('native: commands go to the thread of their call-id, answered on the NG soc
   const worker = new Worker(THREAD_1, { eval: true, workerData: { udp: new URL('../../../media/udp.js', import.meta.url).href, ng: handed } });
   t.after(() => worker.terminate());
   const theirs: { got: string; address: string; port: number }[] = [];
-  let sendFailed = 0;
+  let sendFailed = 0, soonFailed = -1;
   const serving = new Promise<boolean>((resolve) => worker.on('message', (m) => {
     if ('serving' in m) resolve(m.serving);
     if ('got' in m) theirs.push(m);
     if (m.sendFailed) sendFailed++;
+    if ('soonFailed' in m) soonFailed = m.soonFailed;
   }));
   assert.equal(await serving, true, 'the worker serves thread 1');
 
@@ -105,4 +123,9 @@ test('native: commands go to the thread of their call-id, answered on the NG soc
   worker.postMessage({ send: { address: '127.0.0.1', port: address.port } });
   await until(() => sendFailed > 0, 'the late send fails', 2000);
   assert.equal(sendFailed, 1, 'a send on the closed NG socket fails');
+  // One queued for the socket thread is checked there the same way: counted, not sent.
+  worker.postMessage({ sendSoon: { address: '127.0.0.1', port: address.port } });
+  await until(() => soonFailed >= 0, 'the late queued send settles', 4000);
+  assert.equal(soonFailed, 1, 'a queued send on the closed NG socket is refused and counted');
+  assert.ok(!replies.includes('late soon') && !replies.includes('late'));
 });

@@ -106,6 +106,34 @@ test('native: datagrams for many sockets in one batch reach each socket\'s own h
   assert.equal(socks[0]!.errors.n, 0);
 });
 
+test('native: sendSoon copies the datagram at once and the socket thread sends it, in order, to IPv4 and IPv6 peers; a closed socket sends nothing', async (t) => {
+  const io = udpIo('native');
+  for (const [type, address] of [['udp4', '127.0.0.1'], ['udp6', '::1']] as const) {
+    const got: Got[] = [], errors = { n: 0 };
+    const s = await open(io, address, await freeUdpPort(), got, errors);
+    const p = await peer(type, address);
+    t.after(() => { p.close(); void s.close(); });
+    const heard: Buffer[] = [];
+    p.on('message', (m) => heard.push(m));
+    const out = Buffer.alloc(8);
+    for (let i = 0; i < 50; i++) {
+      out.writeUInt32BE(i, 0);
+      out.writeUInt32BE(0xfeedface, 4);
+      s.sendSoon!(out, p.address().port, address);
+      out.fill(0); // copied already: what goes out is what was there at the call
+    }
+    await until(() => heard.length >= 50, `${type}: fifty queued datagrams`);
+    assert.deepEqual(heard.map((m) => m.readUInt32BE(0)), Array.from({ length: 50 }, (_, i) => i), 'in the order queued');
+    assert.ok(heard.every((m) => m.length === 8 && m.readUInt32BE(4) === 0xfeedface), 'each as it was when queued');
+    assert.equal(errors.n, 0);
+    s.sendSoon!(Buffer.from('bad'), 9, 'not-an-address');
+    assert.equal(errors.n, 1, 'an address that does not parse is counted at once');
+    await s.close();
+    s.sendSoon!(Buffer.from('after close'), p.address().port, address); // ignored, never thrown
+  }
+  assert.equal(io.sendSoonFailures!(), 0);
+});
+
 test('native: a socket closed while datagrams for it wait is silent; its descriptor reused by a new socket gets only its own', async (t) => {
   const io = udpIo('native');
   const p = await peer('udp4', '127.0.0.1');
