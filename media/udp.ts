@@ -141,7 +141,7 @@ const SLOT_BYTES = 65536;
 const BATCH = 64;
 const META_INTS = 8;
 
-const ENOBUFS = 105;
+const ENOBUFS = 105, EINVAL = 22;
 const ERRNO: Record<number, string> = { 98: 'EADDRINUSE', 13: 'EACCES', 99: 'EADDRNOTAVAIL', 24: 'EMFILE', 23: 'ENFILE', 22: 'EINVAL', 105: 'ENOBUFS' };
 
 function errnoError(neg: number, what: string): NodeJS.ErrnoException {
@@ -206,29 +206,28 @@ class NativeSocket implements UdpSocket {
 
   send(buf: Buffer, port: number, address: string): void {
     if (this.closed) return;
-    const a = this.io.addon;
-    let r: number;
-    if (this.v6) r = this.adopted ? a.ngSend6(this.fd, buf, port, address) : a.send6(this.fd, buf, port, address);
-    else {
-      if (address !== this.dstStr) { this.dstStr = address; this.dstInt = ipv4ToInt(address); }
-      if (this.dstInt < 0) { this.onError(); return; }
-      r = this.adopted ? a.ngSend4(this.fd, buf, port, this.dstInt) : a.send4(this.fd, buf, port, this.dstInt);
-    }
-    if (r < 0) this.onError();
+    if (this.transmit(buf, port, address, false) < 0) this.onError();
   }
 
   sendSoon(buf: Buffer, port: number, address: string): void {
     if (this.closed) return;
-    const a = this.io.addon;
-    let r: number;
-    if (this.v6) r = this.adopted ? a.ngSendSoon6(this.fd, buf, port, address) : a.sendSoon6(this.fd, buf, port, address);
-    else {
-      if (address !== this.dstStr) { this.dstStr = address; this.dstInt = ipv4ToInt(address); }
-      if (this.dstInt < 0) { this.onError(); return; }
-      r = this.adopted ? a.ngSendSoon4(this.fd, buf, port, this.dstInt) : a.sendSoon4(this.fd, buf, port, this.dstInt);
-    }
+    const r = this.transmit(buf, port, address, true);
     if (r === -ENOBUFS) this.send(buf, port, address); // the queue is full (or no socket thread)
     else if (r < 0) this.onError();
+  }
+
+  /** Sends now, or queues for the socket thread (`soon`): bytes, or -errno. */
+  private transmit(buf: Buffer, port: number, address: string, soon: boolean): number {
+    const a = this.io.addon, fd = this.fd;
+    if (this.v6) {
+      if (soon) return this.adopted ? a.ngSendSoon6(fd, buf, port, address) : a.sendSoon6(fd, buf, port, address);
+      return this.adopted ? a.ngSend6(fd, buf, port, address) : a.send6(fd, buf, port, address);
+    }
+    if (address !== this.dstStr) { this.dstStr = address; this.dstInt = ipv4ToInt(address); }
+    const ip = this.dstInt;
+    if (ip < 0) return -EINVAL;
+    if (soon) return this.adopted ? a.ngSendSoon4(fd, buf, port, ip) : a.sendSoon4(fd, buf, port, ip);
+    return this.adopted ? a.ngSend4(fd, buf, port, ip) : a.send4(fd, buf, port, ip);
   }
 
   close(): Promise<void> {
