@@ -30,16 +30,17 @@ typedef struct {
   struct sockaddr_storage ss;
 } prebind_t;
 
-// A datagram queued for the socket thread to send (sendSoon, udp.c).
-typedef struct send_item {
-  struct send_item *next;
+// A datagram copied into a queue between threads: an NG command handed to a call thread
+// (ng-route.c), or a reply for the socket thread to send (sendSoon, udp.c).
+typedef struct dgram {
+  struct dgram *next;
   int fd;
-  int routed; // on another thread's routed NG socket: sent under ng-route.c's check
+  int routed; // a reply on another thread's routed NG socket: sent under ng-route.c's check
   socklen_t sl;
-  struct sockaddr_storage ss;
+  struct sockaddr_storage addr; // where a command came from, where a reply goes
   size_t len;
   uint8_t data[];
-} send_item_t;
+} dgram_t;
 
 typedef struct {
   napi_env env;
@@ -84,7 +85,7 @@ typedef struct {
   int pre_queued;
   uint64_t pre_seq;
   // Datagrams for the socket thread to send (NG replies), oldest first.
-  send_item_t *send_head, *send_tail;
+  dgram_t *send_head, *send_tail;
   int send_n;
   size_t send_bytes;
   uint64_t send_failed;
@@ -122,6 +123,9 @@ void deliver(engine_t *e, int count);
 void fill_meta_from(engine_t *e, int i, int fd, int len, const struct sockaddr_storage *from);
 void on_handle_closed(uv_handle_t *h);
 napi_value send_args(napi_env env, napi_callback_info info, uint32_t family, send_args_t *a);
+// A queue entry holding a copy of data (next NULL, routed 0), or NULL when out of memory.
+dgram_t *dgram_new(int fd, const struct sockaddr_storage *addr, socklen_t sl, const void *data, size_t len);
+void dgram_free_all(dgram_t *d);
 
 // ng-route.c
 int ng_divert(engine_t *e, int fd, int first, int got);

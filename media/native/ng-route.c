@@ -25,17 +25,9 @@
 #define MAX_COOKIE 256
 #define MAX_DEPTH 32
 
-typedef struct ng_item {
-  struct ng_item *next;
-  int fd;
-  int len;
-  struct sockaddr_storage from;
-  uint8_t data[];
-} ng_item_t;
-
 typedef struct {
   engine_t *e; // the serving thread's engine; NULL: none (its commands stay with the main thread)
-  ng_item_t *head, *tail;
+  dgram_t *head, *tail;
   int n;
 } ng_target_t;
 
@@ -176,13 +168,8 @@ static int ng_target_of(const uint8_t *p, long n, int count) {
 // Queues datagram k of the batch for thread t: 1 taken (queued, or dropped because that thread is
 // that far behind: the proxy retransmits), 0 the thread is not serving (the main thread keeps it).
 static int hand_over(engine_t *e, int t, int fd, int k, int len) {
-  ng_item_t *it = malloc(sizeof(ng_item_t) + (size_t)len);
+  dgram_t *it = dgram_new(fd, &e->addrs[k], e->msgs[k].msg_hdr.msg_namelen, e->arena + (size_t)k * e->slot_size, (size_t)len);
   if (it == NULL) return 0;
-  it->next = NULL;
-  it->fd = fd;
-  it->len = len;
-  it->from = e->addrs[k];
-  memcpy(it->data, e->arena + (size_t)k * e->slot_size, (size_t)len);
   pthread_mutex_lock(&ng_mu);
   ng_target_t *tg = &ng_targets[t];
   if (tg->e == NULL) {
@@ -230,20 +217,12 @@ int ng_divert(engine_t *e, int fd, int first, int got) {
 
 // ---- a call thread: take its queue ----------------------------------------------------------
 
-static void free_items(ng_item_t *it) {
-  while (it) {
-    ng_item_t *next = it->next;
-    free(it);
-    it = next;
-  }
-}
-
 static void on_ng_async(uv_async_t *h) {
   engine_t *e = (engine_t *)h->data;
   if (e->closing || e->ng_index < 0) return;
   pthread_mutex_lock(&ng_mu);
   ng_target_t *tg = &ng_targets[e->ng_index];
-  ng_item_t *it = tg->head;
+  dgram_t *it = tg->head;
   tg->head = tg->tail = NULL;
   tg->n = 0;
   pthread_mutex_unlock(&ng_mu);
@@ -252,11 +231,11 @@ static void on_ng_async(uv_async_t *h) {
     // Commands read before their socket was closed are dropped: its number may be a new socket's.
     pthread_rwlock_rdlock(&ng_rw);
     while (it && count < MAX_BATCH) {
-      ng_item_t *next = it->next;
+      dgram_t *next = it->next;
       if (ng_is_routed(it->fd)) {
-        int len = it->len <= (int)e->slot_size ? it->len : -1; // slots are 64 KiB: never cut
+        int len = it->len <= e->slot_size ? (int)it->len : -1; // slots are 64 KiB: never cut
         if (len > 0) memcpy(e->arena + (size_t)count * e->slot_size, it->data, (size_t)len);
-        fill_meta_from(e, count, it->fd, len, &it->from);
+        fill_meta_from(e, count, it->fd, len, &it->addr);
         count++;
       }
       free(it); // the arena holds the bytes now
@@ -265,7 +244,7 @@ static void on_ng_async(uv_async_t *h) {
     pthread_rwlock_unlock(&ng_rw);
     if (count > 0) deliver(e, count);
   }
-  free_items(it);
+  dgram_free_all(it);
 }
 
 // Called when a thread's engine goes away: its queue is dropped, and its commands stay with the
@@ -273,13 +252,13 @@ static void on_ng_async(uv_async_t *h) {
 void ng_engine_cleanup(engine_t *e) {
   if (!e->ng_async_open) return;
   pthread_mutex_lock(&ng_mu);
-  ng_item_t *drop = NULL;
+  dgram_t *drop = NULL;
   if (e->ng_index >= 0 && ng_targets[e->ng_index].e == e) {
     drop = ng_targets[e->ng_index].head;
     ng_targets[e->ng_index] = (ng_target_t){0};
   }
   pthread_mutex_unlock(&ng_mu);
-  free_items(drop);
+  dgram_free_all(drop);
   e->ng_index = -1;
   e->ng_async_open = 0;
   uv_close((uv_handle_t *)&e->ng_async, on_handle_closed);

@@ -272,18 +272,37 @@ static int make_socket(int epfd, uint32_t family, const struct sockaddr_storage 
   return fd;
 }
 
+dgram_t *dgram_new(int fd, const struct sockaddr_storage *addr, socklen_t sl, const void *data, size_t len) {
+  dgram_t *d = malloc(sizeof(dgram_t) + len);
+  if (d == NULL) return NULL;
+  d->next = NULL;
+  d->fd = fd;
+  d->routed = 0;
+  d->sl = sl;
+  d->addr = *addr;
+  d->len = len;
+  memcpy(d->data, data, len);
+  return d;
+}
+
+void dgram_free_all(dgram_t *d) {
+  while (d != NULL) {
+    dgram_t *next = d->next;
+    free(d);
+    d = next;
+  }
+}
+
 // Sends and frees a queue of datagrams; how many the kernel refused (a full socket buffer: dropped,
 // as a UDP datagram may be).
-static uint64_t send_all(send_item_t *q) {
+static uint64_t send_all(dgram_t *q) {
   uint64_t failed = 0;
-  while (q != NULL) {
-    send_item_t *next = q->next;
-    ssize_t r = q->routed ? ng_sendto_checked(q->fd, q->data, q->len, (struct sockaddr *)&q->ss, q->sl)
-                          : sendto(q->fd, q->data, q->len, MSG_DONTWAIT, (struct sockaddr *)&q->ss, q->sl);
+  for (dgram_t *d = q; d != NULL; d = d->next) {
+    ssize_t r = d->routed ? ng_sendto_checked(d->fd, d->data, d->len, (struct sockaddr *)&d->addr, d->sl)
+                          : sendto(d->fd, d->data, d->len, MSG_DONTWAIT, (struct sockaddr *)&d->addr, d->sl);
     if (r < 0) failed++;
-    free(q);
-    q = next;
   }
+  dgram_free_all(q);
   return failed;
 }
 
@@ -294,7 +313,7 @@ static void *bg_main(void *arg) {
   for (;;) {
     // Sends before closes: a datagram queued for a socket went before that socket's close did.
     if (e->send_head != NULL) {
-      send_item_t *q = e->send_head;
+      dgram_t *q = e->send_head;
       e->send_head = e->send_tail = NULL;
       e->send_n = 0;
       e->send_bytes = 0;
@@ -610,15 +629,9 @@ static napi_value send_soon(napi_env env, napi_callback_info info, uint32_t fami
   if (e == NULL) return throw_msg(env, "udp engine missing");
   bg_ensure(e);
   if (!e->bg_started || e->closing) return num(env, -ENOBUFS);
-  send_item_t *it = malloc(sizeof(send_item_t) + a.len);
+  dgram_t *it = dgram_new(a.fd, &a.ss, a.sl, a.data, a.len);
   if (it == NULL) return num(env, -ENOBUFS);
-  it->next = NULL;
-  it->fd = a.fd;
   it->routed = routed;
-  it->sl = a.sl;
-  memcpy(&it->ss, &a.ss, sizeof a.ss);
-  it->len = a.len;
-  memcpy(it->data, a.data, a.len);
   pthread_mutex_lock(&e->mu);
   if (e->send_n >= SEND_QUEUE_MAX || e->send_bytes + a.len > SEND_QUEUE_BYTES) {
     pthread_mutex_unlock(&e->mu);
