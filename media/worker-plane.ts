@@ -10,7 +10,9 @@ import {
 import { readQuality } from './quality.js';
 import { ChurnMap } from './churn-map.js';
 import { C_BYTES, C_DROPPED, C_ERRORS, C_LAST_MS, C_PACKETS, C_SSRC, SLOT_FIELDS } from './counters.js';
-import type { FromWorker, PortsSnapshot, SecurityState, SlotRef, ToWorker, WorkerInit } from './worker-protocol.js';
+import {
+  readFromWorker, writeToWorker, type FromWorker, type PortsSnapshot, type SecurityState, type SlotRef, type Tape, type ToWorker, type WorkerInit,
+} from './worker-protocol.js';
 
 interface Mirror {
   worker: number;
@@ -47,8 +49,8 @@ interface WorkerSlot {
   /** Why it died, when it did (the 'error' event comes before 'exit'). */
   failure: string | null;
   deaths: number[];
-  /** Messages posted in this turn, sent together (see post()). */
-  outbox: ToWorker[];
+  /** Messages posted in this task, sent together (see post()), as worker-protocol's tape. */
+  outbox: Tape;
   /** Per address: pairs the worker opened ahead, for openPair() to take without a round trip. */
   ready: Map<string, Opened[]>;
   /** Per address: ahead-opens asked for and not answered yet. */
@@ -152,7 +154,7 @@ export class WorkerMediaPlane implements MediaPlane {
         }
         this.onMessage(w, m);
       };
-      port1.on('message', (m: FromWorker) => this.receive(w, m));
+      port1.on('message', (tape: Tape) => this.receive(w, tape));
       worker.on('error', (err) => { w.failure = err.message; });
       worker.on('exit', (code) => {
         if (w.worker !== worker) return;
@@ -171,7 +173,7 @@ export class WorkerMediaPlane implements MediaPlane {
   private drain(w: WorkerSlot): void {
     const port = w.port;
     if (!port) return;
-    for (let r = receiveMessageOnPort(port); r !== undefined; r = receiveMessageOnPort(port)) this.receive(w, r.message as FromWorker);
+    for (let r = receiveMessageOnPort(port); r !== undefined; r = receiveMessageOnPort(port)) this.receive(w, r.message as Tape);
   }
 
   private drainAll(): void {
@@ -287,7 +289,7 @@ export class WorkerMediaPlane implements MediaPlane {
    */
   private post(w: WorkerSlot, m: ToWorker): void {
     if (w.port === null) return;
-    w.outbox.push(m);
+    writeToWorker(w.outbox, m);
     if (this.postsQueued) return;
     this.postsQueued = true;
     queueMicrotask(this.flushPosts);
@@ -299,15 +301,14 @@ export class WorkerMediaPlane implements MediaPlane {
     this.postsQueued = false;
     for (const w of this.workers) {
       if (w.outbox.length === 0) continue;
-      const msgs = w.outbox;
+      const tape = w.outbox;
       w.outbox = [];
-      w.port?.postMessage(msgs.length === 1 ? msgs[0]! : { op: 'batch', msgs } satisfies ToWorker);
+      w.port?.postMessage(tape);
     }
   };
 
-  private receive(w: WorkerSlot, m: FromWorker): void {
-    if (m.type === 'batch') for (const x of m.msgs) w.handle(x);
-    else w.handle(m);
+  private receive(w: WorkerSlot, tape: Tape): void {
+    readFromWorker(tape, w.handle);
   }
 
   private emit(ev: PlaneEvent): void {

@@ -4,19 +4,20 @@ import { workerData, type MessagePort } from 'node:worker_threads';
 import { LocalMediaPlane } from './relay.js';
 import { CounterSlots } from './counters.js';
 import { NoPortsError } from './plane.js';
-import type { FromWorker, ToWorker, WorkerInit } from './worker-protocol.js';
+import { readToWorker, writeFromWorker, type FromWorker, type Tape, type ToWorker, type WorkerInit } from './worker-protocol.js';
 import { udpIo } from './udp.js';
 
 const { init, port } = workerData as { init: WorkerInit; port: MessagePort };
-// What the worker says in one event-loop turn leaves as one message (see worker-protocol's batch).
-let outbox: FromWorker[] = [];
+// What the worker says in one event-loop turn leaves as one message (worker-protocol's tape).
+let outbox: Tape = [];
 const flush = (): void => {
-  const msgs = outbox;
+  const tape = outbox;
   outbox = [];
-  port.postMessage(msgs.length === 1 ? msgs[0]! : { type: 'batch', msgs });
+  port.postMessage(tape);
 };
 const post = (m: FromWorker): void => {
-  if (outbox.push(m) === 1) setImmediate(flush);
+  if (outbox.length === 0) setImmediate(flush);
+  writeFromWorker(outbox, m);
 };
 
 const clock = { nowMs: Date.now() };
@@ -33,11 +34,10 @@ const portsLater = (): void => {
   setImmediate(() => { portsDirty = false; post({ type: 'ports', ports: plane.ports() }); });
 };
 
-port.on('message', handle);
+port.on('message', (tape: Tape) => readToWorker(tape, handle));
 
 function handle(m: ToWorker): void {
   switch (m.op) {
-    case 'batch': for (const x of m.msgs) handle(x); break;
     case 'open':
       plane.openPair(m.address).then((pair) => {
         const a = plane.slotOf(pair.rtp)!, b = plane.slotOf(pair.rtcp)!;
