@@ -57,7 +57,7 @@ export interface SocketPlan {
    * RTP clock rate (Hz) per payload type this party sends (Opus 48000, video 90000): jitter and the
    * RTP timestamps of generated sender reports follow it. A payload type not listed counts as 8000.
    */
-  clockRates?: Record<number, number> | null;
+  clockRates?: ClockRates | null;
   /**
    * BUNDLE (RFC 8843): this socket carries several media of the party, each with its own sink.
    * What arrives goes to the route whose payload types the RTP packet carries (payload types are
@@ -67,6 +67,14 @@ export interface SocketPlan {
    */
   bundle?: BundleRoute[] | null;
 }
+
+/**
+ * Payload types and their RTP clock rates (Hz), flat: [pt, hz, pt, hz, …]; of a payload type listed
+ * twice, the later counts. Not an object keyed by payload type: {0: 8000, 101: 8000} has a
+ * 102-element holey backing store, and building, cloning and reading it per offer and install cost
+ * ~1 us against ~0.2 us for the pairs (node 20 here).
+ */
+export type ClockRates = readonly number[];
 
 /** One medium of a BUNDLE socket (see SocketPlan.bundle). */
 export interface BundleRoute {

@@ -4,7 +4,7 @@
 import {
   Q_DUPLICATES, Q_JITTER_MS, Q_LOST, Q_OUT_OF_ORDER, Q_RECEIVED, Q_RTCP_CUM_LOST, Q_RTCP_FRACTION_LOST, Q_RTT_MS,
 } from './counters.js';
-import type { StreamQuality } from './plane.js';
+import type { ClockRates, StreamQuality } from './plane.js';
 import { estimateMos, oneWayDelayMs, parseRtcp, RtpStats, RttTracker } from './stats.js';
 
 /**
@@ -32,12 +32,12 @@ export class PairQuality {
 
   constructor(private readonly slot: Float64Array) {}
 
-  /** Payload type → Hz of the party's codecs (SocketPlan.clockRates). */
-  setClockRates(rates: Readonly<Record<number, number>> | null): void {
+  /** Payload types and Hz of the party's codecs (SocketPlan.clockRates pairs). */
+  setClockRates(rates: ClockRates | null): void {
     this.clockRates.fill(0);
     if (rates === null) return;
-    for (const [pt, hz] of Object.entries(rates)) {
-      const n = Number(pt);
+    for (let i = 0; i + 1 < rates.length; i += 2) {
+      const n = rates[i]!, hz = rates[i + 1]!;
       if (n >= 0 && n < 128 && hz > 0) this.clockRates[n] = hz;
     }
   }

@@ -71,7 +71,7 @@ const PLAN_OBJECT = 0, PLAN_FLAT = 1;
 const RTP = 1, FORWARD = 2, ASYMMETRIC = 4, STRICT_SOURCE = 8, MEDIA_HANDOVER = 16, RTCP_MUX = 32,
   HAS_FEEDBACK = 64, FEEDBACK = 128, HAS_GENERATE = 256, GENERATE = 512,
   NULL_CRYPTO = 1024, NULL_ICE = 2048, NULL_BUNDLE = 4096;
-/** A flat plan's clockRates count when it is null, or absent. */
+/** A flat plan's clockRates length when it is null, or absent. */
 const RATES_NULL = -1, RATES_ABSENT = -2;
 
 /** Appends `m` to the tape for the worker. */
@@ -133,11 +133,8 @@ function writePlan(t: Tape, p: SocketPlan): void {
   if (rates === undefined) t.push(RATES_ABSENT);
   else if (rates === null) t.push(RATES_NULL);
   else {
-    const at = t.length;
-    t.push(0);
-    let n = 0;
-    for (const pt in rates) { t.push(Number(pt), rates[pt as unknown as number]); n++; }
-    t[at] = n;
+    t.push(rates.length);
+    for (let i = 0; i < rates.length; i++) t.push(rates[i]);
   }
 }
 
@@ -163,10 +160,8 @@ function readPlan(r: { t: Tape; i: number }): SocketPlan {
   const nRates = t[r.i++] as number;
   if (nRates === RATES_NULL) p.clockRates = null;
   else if (nRates >= 0) {
-    const rates: Record<number, number> = {};
-    for (let k = 0; k < nRates; k++) rates[t[r.i + 2 * k] as number] = t[r.i + 2 * k + 1] as number;
-    r.i += 2 * nRates;
-    p.clockRates = rates;
+    p.clockRates = t.slice(r.i, r.i + nRates) as number[];
+    r.i += nRates;
   }
   return p;
 }

@@ -130,9 +130,9 @@ export function bundleMembers(from: Participant, owner: MediaState): MediaState[
   return out;
 }
 
-/** Payload type → clock rate (Hz) of the codecs a party's SDP names (`opus/48000/2` → 48000). */
-export function clockRatesOf(codecs: MediaInfo['codecs']): Record<number, number> {
-  const out: Record<number, number> = {};
+/** Payload types and clock rates (Hz) of the codecs a party's SDP names (`opus/48000/2` → 48000), as pairs. */
+export function clockRatesOf(codecs: MediaInfo['codecs']): number[] {
+  const out: number[] = [];
   for (const c of codecs) {
     // The second field of the encoding (what split('/')[1] gave), without the array.
     const e = c.encoding;
@@ -140,7 +140,7 @@ export function clockRatesOf(codecs: MediaInfo['codecs']): Record<number, number
     if (i < 0) continue;
     const j = e!.indexOf('/', i + 1);
     const hz = Number(e!.slice(i + 1, j < 0 ? e!.length : j));
-    if (Number.isInteger(hz) && hz > 0) out[c.pt] = hz;
+    if (Number.isInteger(hz) && hz > 0) out.push(c.pt, hz);
   }
   return out;
 }

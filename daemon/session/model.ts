@@ -77,8 +77,8 @@ export interface MediaState {
   bundleOwner?: number | null;
   /** SSRCs this party announced (a=ssrc), for routing RTCP on a BUNDLE socket. */
   ssrcs?: number[];
-  /** Payload type → RTP clock rate (Hz) of the codecs this party's SDP names. */
-  clockRates?: Record<number, number>;
+  /** Payload types and RTP clock rates (Hz) of the codecs this party's SDP names, as media/plane.ts's ClockRates pairs. */
+  clockRates?: number[];
 }
 
 export interface RemoteIce {

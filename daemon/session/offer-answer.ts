@@ -186,7 +186,7 @@ export function forwardPlans(from: Participant, to: Participant | null): SocketP
       bundle = members.map((x) => ({ payloadTypes: x.payloadTypes, ssrcs: x.ssrcs ?? [], ...routeOf(x, to?.medias[x.index - 1]) }));
       rtcpBundle = bundle.map((r) => ({ ...r, sink: r.rtcpSink, rtcpSink: null }));
       payloadTypes = members.flatMap((x) => x.payloadTypes);
-      clockRates = Object.assign({}, ...members.map((x) => x.clockRates ?? {})) as Record<number, number>;
+      clockRates = members.flatMap((x) => x.clockRates ?? []);
       // The transport (DTLS, SDES, ICE) was negotiated on every accepted member alike; the owner
       // itself may have been rejected by the answer, and then its own state is the offer's.
       t = members.find((x) => !x.rejected && to?.medias[x.index - 1]?.rejected === false) ?? m;

@@ -49,7 +49,7 @@ async function bundleRelays(t: TestContext, plane: MediaPlane): Promise<void> {
   plane.install([
     {
       ...plan(pw.rtp, 'rtp', w, pa.rtp), rtcpMux: true, rtcpSink: pa.rtcp, payloadTypes: [111, 0, 96, 97],
-      crypto: { sdes: { rx: fromW, tx: toW }, dtls: null }, clockRates: { 111: 48000, 0: 8000, 96: 90000, 97: 90000 },
+      crypto: { sdes: { rx: fromW, tx: toW }, dtls: null }, clockRates: [111, 48000, 0, 8000, 96, 90000, 97, 90000],
       bundle: [
         { payloadTypes: [111, 0], ssrcs: [0xa0], sink: pa.rtp, rtcpSink: pa.rtcp, forward: true },
         { payloadTypes: [96, 97], ssrcs: [], sink: pv.rtp, rtcpSink: pv.rtcp, forward: true },

@@ -113,12 +113,12 @@ test('Chrome audio+video BUNDLE offer: separate ports to the plain side, one tra
   assert.deepEqual(shared.payloadTypes, [111, 0, 126, 96, 97]);
   assert.equal(shared.crypto?.dtls?.role, 'client', 'DTLS on the shared socket (we answered setup:active)');
   assert.equal(shared.ice?.localUfrag, /a=ice-ufrag:(\S+)/.exec(answer)![1]);
-  assert.deepEqual(shared.clockRates, { 111: 48000, 0: 8000, 126: 8000, 96: 90000, 97: 90000 });
+  assert.deepEqual(shared.clockRates, [111, 48000, 0, 8000, 126, 8000, 96, 90000, 97, 90000]);
   assert.equal(plainAudio.sink, shared.id);
   assert.equal(plainVideo.sink, shared.id, 'video from the plain side leaves the bundle socket too');
   assert.equal(plainVideo.rtcpSink, shared.id, 'RTCP towards the browser is muxed on it');
   assert.equal(plainAudio.bundle ?? null, null);
-  assert.deepEqual(plainVideo.clockRates, { 96: 90000 });
+  assert.deepEqual(plainVideo.clockRates, [96, 90000]);
 });
 
 test('the answerer rejects the video: it leaves the group, its route forwards nothing', async () => {

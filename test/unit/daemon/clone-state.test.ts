@@ -21,7 +21,7 @@ function sample(): Call {
   const media = (index: number, bundleOwner: number | null) => ({
     index, type: 'audio', protocol: 'UDP/TLS/RTP/SAVPF', remoteRtp: { address: '10.0.0.1', port: 5 }, remoteRtcp: null, local,
     direction: 'sendrecv' as const, rtcpMux: true, payloadTypes: [111, 0], rejected: false, mid: String(index), ice, foundation: null,
-    localExtra: [local], remoteIce, cryptoIn: [], sdes: { rx: 'a', tx: 'b' }, bundleOwner, clockRates: { 111: 48000 },
+    localExtra: [local], remoteIce, cryptoIn: [], sdes: { rx: 'a', tx: 'b' }, bundleOwner, clockRates: [111, 48000],
     generateRtcp: undefined,
   });
   // A hole (index 1) and a null-prototype leaf, as a stored call may have.

@@ -97,7 +97,7 @@ function rtpPt(seq: number, ts: number, pt: number): Buffer {
 test('jitter of a 48 kHz (Opus) stream: timestamp units follow the codec, milliseconds stay right', () => {
   const slot = slots.alloc();
   const q = new PairQuality(slot.view);
-  q.setClockRates({ 111: 48000, 126: 8000 });
+  q.setClockRates([111, 48000, 126, 8000]);
   // 20 ms packets (960 ticks) arriving alternately 5 ms late and on time: |D| = 5 ms = 240 ticks.
   for (let i = 0; i < 400; i++) q.rtpPacket(rtpPt(i, i * 960, 111), 1000 + i * 20 + (i % 2 ? 5 : 0));
   assert.equal(q.rtp.clockRate, 48000);
@@ -112,7 +112,7 @@ test('jitter of a 48 kHz (Opus) stream: timestamp units follow the codec, millis
 test('a switch to telephone-event (8 kHz) keeps the jitter in ms and skips the difference across clocks', () => {
   const slot = slots.alloc();
   const q = new PairQuality(slot.view);
-  q.setClockRates({ 111: 48000, 126: 8000 });
+  q.setClockRates([111, 48000, 126, 8000]);
   for (let i = 0; i < 50; i++) q.rtpPacket(rtpPt(i, i * 960, 111), 1000 + i * 20);
   // DTMF events on the 8 kHz clock, then back to Opus: on time, no jitter appears from the switch.
   for (let i = 50; i < 60; i++) q.rtpPacket(rtpPt(i, 12345 + (i - 50) * 160, 126), 1000 + i * 20);

@@ -105,7 +105,7 @@ test('RtcpGenerator: RR from our own SSRC while nothing is forwarded; nothing at
 test('RtcpGenerator: an Opus stream (48 kHz) moves the SR timestamp on at 48 per ms', () => {
   const own = new PairQuality(new Float64Array(16).fill(0));
   const fwd = new PairQuality(new Float64Array(16).fill(0));
-  fwd.setClockRates({ 111: 48000, 126: 8000 });
+  fwd.setClockRates([111, 48000, 126, 8000]);
   const now = 5000;
   for (let i = 1; i <= 10; i++) fwd.rtpPacket(rtp({ seq: i, ts: 960 * i, pt: 111, ssrc: 0x0905 }), now);
   const pkt = new RtcpGenerator().report(own, fwd, now + 500, Date.now())!;

@@ -8,7 +8,7 @@ import type { SocketPlan } from '../../../media/plane.js';
 /** A plain plan as the session writes one (media/forwardPlans), and a retiring one (optional fields absent). */
 const plain: SocketPlan = {
   forward: true, asymmetric: false, strictSource: true, mediaHandover: false, crypto: null, rtcpFeedback: true, generateRtcp: false,
-  clockRates: { 0: 8000, 101: 8000, 111: 48000 }, id: 7, kind: 'rtp', remote: { address: '203.0.113.5', port: 40000 }, sink: 11,
+  clockRates: [0, 8000, 101, 8000, 111, 48000], id: 7, kind: 'rtp', remote: { address: '203.0.113.5', port: 40000 }, sink: 11,
   payloadTypes: [0, 101, 111], rtcpMux: true, rtcpSink: 12, ice: null, bundle: null,
 };
 const retiring: SocketPlan = {
