@@ -14,11 +14,18 @@ import { estimateMos, oneWayDelayMs, parseRtcp, RtpStats, RttTracker } from './s
  */
 /** The RTP clock assumed for a payload type the SDP gave no rate for (G.711's). */
 export const DEFAULT_CLOCK_RATE = 8000;
+/** Every payload type at DEFAULT_CLOCK_RATE: the table of a pair whose plan names no other rate. */
+const NO_RATES = new Uint32Array(128);
 
 export class PairQuality {
   readonly rtp = new RtpStats(DEFAULT_CLOCK_RATE);
-  /** RTP clock rate per payload type, from the plan (0: not given, DEFAULT_CLOCK_RATE). */
-  private readonly clockRates = new Uint32Array(128);
+  /**
+   * RTP clock rate per payload type, from the plan (0: not given, DEFAULT_CLOCK_RATE). NO_RATES,
+   * shared and never written, until a plan names another rate: a 512-byte table is an ArrayBuffer
+   * of its own outside the heap, allocated per socket pair (two per offer) for G.711 calls that
+   * never need it.
+   */
+  private clockRates = NO_RATES;
   /** Sender reports this party sent, as they passed us (for the peer's receiver reports). */
   readonly rtt = new RttTracker();
   // For RTCP generation (rtcp-gen.ts): the party's last RTCP and SR (monotonic ms, NTP middle 32
@@ -34,11 +41,11 @@ export class PairQuality {
 
   /** Payload types and Hz of the party's codecs (SocketPlan.clockRates pairs). */
   setClockRates(rates: ClockRates | null): void {
-    this.clockRates.fill(0);
+    let own = this.clockRates === NO_RATES ? null : this.clockRates.fill(0);
     if (rates === null) return;
     for (let i = 0; i + 1 < rates.length; i += 2) {
       const n = rates[i]!, hz = rates[i + 1]!;
-      if (n >= 0 && n < 128 && hz > 0) this.clockRates[n] = hz;
+      if (n >= 0 && n < 128 && hz > 0 && hz !== DEFAULT_CLOCK_RATE) (own ??= this.clockRates = new Uint32Array(128))[n] = hz;
     }
   }
 

@@ -121,3 +121,19 @@ test('a switch to telephone-event (8 kHz) keeps the jitter in ms and skips the d
   assert.equal(q.rtp.clockRate, 48000);
   assert.equal(readQuality(slot.view)!.jitterMs, 0);
 });
+
+test('clock rates belong to their pair: another pair, or the same one re-planned without them, counts 8 kHz', () => {
+  const opus = new PairQuality(slots.alloc().view), g711 = new PairQuality(slots.alloc().view);
+  opus.setClockRates([111, 48000]);
+  g711.setClockRates([0, 8000, 111, 8000]);
+  opus.rtpPacket(rtpPt(1, 960, 111), 1000);
+  g711.rtpPacket(rtpPt(1, 960, 111), 1000);
+  assert.equal(opus.rtp.clockRate, 48000);
+  assert.equal(g711.rtp.clockRate, 8000, 'the Opus pair\'s rates are its own');
+  opus.setClockRates(null);
+  opus.rtpPacket(rtpPt(2, 1920, 111), 1020);
+  assert.equal(opus.rtp.clockRate, 8000, 'a plan without rates clears them');
+  const fresh = new PairQuality(slots.alloc().view);
+  fresh.rtpPacket(rtpPt(1, 960, 111), 1000);
+  assert.equal(fresh.rtp.clockRate, 8000, 'a new pair starts at 8 kHz for every payload type');
+});
