@@ -23,6 +23,19 @@ const srtp: SocketPlan = {
 /** Whether a tape holds any object: flat means numbers, strings and nulls only. */
 const objects = (t: Tape): unknown[] => t.filter((x) => typeof x === 'object' && x !== null);
 
+/**
+ * Writes `msgs` on one tape, reads them back from a structured clone of it (what postMessage
+ * delivers) and checks they come back as written, in order; returns how many objects the tape held.
+ */
+function roundTrip<M>(msgs: M[], write: (t: Tape, m: M) => void, read: (t: Tape, each: (m: M) => void) => void): number {
+  const tape: Tape = [];
+  for (const m of msgs) write(tape, m);
+  const got: M[] = [];
+  read(structuredClone(tape), (m) => got.push(m));
+  assert.deepStrictEqual(got, msgs);
+  return objects(tape).length;
+}
+
 test('messages to the worker read back as written, in order; opens, closes and plain plans flat', () => {
   const msgs: ToWorker[] = [
     { op: 'open', req: 1, address: '127.0.0.1' },
@@ -30,12 +43,7 @@ test('messages to the worker read back as written, in order; opens, closes and p
     { op: 'close', ids: [3, 4, 5] },
     { op: 'open', req: 2, address: '::1' },
   ];
-  const tape: Tape = [];
-  for (const m of msgs) writeToWorker(tape, m);
-  assert.deepEqual(objects(tape), [], 'no object on the tape');
-  const got: ToWorker[] = [];
-  readToWorker(structuredClone(tape), (m) => got.push(m));
-  assert.deepStrictEqual(got, msgs);
+  assert.equal(roundTrip(msgs, writeToWorker, readToWorker), 0, 'no object on the tape');
 });
 
 test('a plan with SRTP, and the rare messages, go as their objects, in their place', () => {
@@ -45,12 +53,7 @@ test('a plan with SRTP, and the rare messages, go as their objects, in their pla
     { op: 'close', ids: [] },
     { op: 'shutdown', req: 9 },
   ];
-  const tape: Tape = [];
-  for (const m of msgs) writeToWorker(tape, m);
-  assert.equal(objects(tape).length, 3, 'the SRTP plan, rec-pause and shutdown');
-  const got: ToWorker[] = [];
-  readToWorker(structuredClone(tape), (m) => got.push(m));
-  assert.deepStrictEqual(got, msgs);
+  assert.equal(roundTrip(msgs, writeToWorker, readToWorker), 3, 'the SRTP plan, rec-pause and shutdown');
 });
 
 test('messages from the worker read back as written, in order; opened, state and ports flat', () => {
@@ -62,12 +65,7 @@ test('messages from the worker read back as written, in order; opened, state and
     { type: 'ports', ports: [] },
     { type: 'shutdown-done', req: 2 },
   ];
-  const tape: Tape = [];
-  for (const m of msgs) writeFromWorker(tape, m);
-  assert.equal(objects(tape).length, 2, 'the event and shutdown-done');
-  const got: FromWorker[] = [];
-  readFromWorker(structuredClone(tape), (m) => got.push(m));
-  assert.deepStrictEqual(got, msgs);
+  assert.equal(roundTrip(msgs, writeFromWorker, readFromWorker), 2, 'the event and shutdown-done');
 });
 
 test('a tape with an unknown code is refused, not misread', () => {
