@@ -45,7 +45,10 @@ export class PairQuality {
     if (rates === null) return;
     for (let i = 0; i + 1 < rates.length; i += 2) {
       const n = rates[i]!, hz = rates[i + 1]!;
-      if (n >= 0 && n < 128 && hz > 0 && hz !== DEFAULT_CLOCK_RATE) (own ??= this.clockRates = new Uint32Array(128))[n] = hz;
+      if (n < 0 || n >= 128 || hz <= 0) continue;
+      // 8 kHz needs no table of its own; with one, it is written too (a later pair overrides an earlier).
+      if (own === null && hz === DEFAULT_CLOCK_RATE) continue;
+      (own ??= this.clockRates = new Uint32Array(128))[n] = hz;
     }
   }
 

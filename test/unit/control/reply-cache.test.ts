@@ -2,8 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ReplyCache } from '../../../control/reply-cache.js';
 
-const K = ReplyCache.key('127.0.0.1:5000', Buffer.from('k1 d7:command5:offere'));
 const keyOf = (i: number) => ReplyCache.key('127.0.0.1:5000', Buffer.from(`k${i} d7:command5:offere`));
+const K = keyOf(1);
 
 test('a reply is found by source and whole message, and not otherwise', async (t) => {
   const c = new ReplyCache();

@@ -133,6 +133,9 @@ test('clock rates belong to their pair: another pair, or the same one re-planned
   opus.setClockRates(null);
   opus.rtpPacket(rtpPt(2, 1920, 111), 1020);
   assert.equal(opus.rtp.clockRate, 8000, 'a plan without rates clears them');
+  opus.setClockRates([111, 48000, 111, 8000]);
+  opus.rtpPacket(rtpPt(3, 2080, 111), 1040);
+  assert.equal(opus.rtp.clockRate, 8000, 'of a payload type listed twice, the later rate counts');
   const fresh = new PairQuality(slots.alloc().view);
   fresh.rtpPacket(rtpPt(1, 960, 111), 1000);
   assert.equal(fresh.rtp.clockRate, 8000, 'a new pair starts at 8 kHz for every payload type');
