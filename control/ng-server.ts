@@ -36,6 +36,12 @@ export interface NgServerOptions {
    * handed it straight (adoptUdp), which the main thread never saw, to be counted there.
    */
   onCount?: (command: string | null, source: string, error: boolean, us: number) => void;
+  /**
+   * UDP replies leave at once from this thread (sendto as each command finishes) instead of being
+   * queued for the native socket layer's socket thread (sendSoon). See queueReply() for when each
+   * pays; daemon/main.ts and daemon/call-thread.ts choose.
+   */
+  replyNow?: boolean;
 }
 
 /** Where routed commands go; the reply comes back with whether it was an error or a cached one. */
@@ -223,8 +229,21 @@ export class NgServer {
    * next requests come in a batch too. Only the commands of one turn wait, and only for each other.
    */
   private queueReply(sock: NgUdpSocket, buf: Buffer, port: number, address: string): void {
-    // The native socket layer's socket thread sends it after this turn, together with the turn's
-    // other replies: the send's kernel time (most of it the wake-up of the proxy) leaves this thread.
+    // With the native socket layer the reply leaves now, or from its socket thread after this turn
+    // together with the turn's other replies (sendSoon: the send's kernel time, most of it the
+    // wake-up of the proxy, leaves this thread). sendSoon pays where one JavaScript thread runs
+    // control and media alone and is the bottleneck (in-process: 19,400-20,900 commands/s against
+    // 17,000-18,400 sending at once). With media workers or call threads it does not: the socket
+    // thread is woken for the replies alone, which costs more than the sendto, and the reply waits
+    // for the end of the turn and the wake-up, so the proxy's next command comes later (ngload,
+    // alternating runs, tenth session: one media worker 16,650-18,040 -> 18,500-19,840 commands/s
+    // and 76-81 -> 71-78 us of CPU a command; two call threads 16,740-19,980 -> 19,060-20,670). A
+    // reply sent now still follows the media worker's message with the command's plans: that was
+    // queued as a microtask when the plans were posted, before the command's promise settled.
+    if (sock.sendSoon && this.opts.replyNow) {
+      try { sock.send(buf, port, address); } catch (err) { this.log.debug({ err }, 'ng reply not sent'); }
+      return;
+    }
     if (sock.sendSoon) {
       try { sock.sendSoon(buf, port, address); } catch (err) { this.log.debug({ err }, 'ng reply not sent'); }
       return;

@@ -41,6 +41,8 @@ const ctx: CommandContext = {
 };
 const ng = new NgServer(ctx, log.child({ sub: 'control' }), {
   udp: [], tcp: [],
+  // Its replies leave on the main thread's NG socket as each command finishes (ng-server.ts's queueReply).
+  replyNow: true,
   onCount: (command, source, error, us) => { (lazy().counts ??= []).push(command, source, error ? 1 : 0, us); },
 });
 

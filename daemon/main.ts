@@ -122,7 +122,10 @@ async function main(): Promise<void> {
     ports: () => core.ports(),
   };
   // The NG sockets use the same socket layer as the media (native batched I/O when built).
-  const ng = new NgServer(ctx, log.child({ sub: 'control' }), { udp: cfg.listenNg, tcp: cfg.listenTcpNg, udpIo: io, forward: threads ?? undefined });
+  // Replies wait for the socket thread only when this thread relays the media too (ng-server.ts's queueReply).
+  const ng = new NgServer(ctx, log.child({ sub: 'control' }), {
+    udp: cfg.listenNg, tcp: cfg.listenTcpNg, udpIo: io, forward: threads ?? undefined, replyNow: !(plane instanceof LocalMediaPlane),
+  });
   let bound;
   try {
     bound = await ng.start();

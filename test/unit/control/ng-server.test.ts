@@ -68,10 +68,10 @@ test('a cookie without a space, or an overlong one, closes the connection', asyn
   assert.equal(ctx.stats.byCommand.size, 0, 'nothing was executed');
 });
 
-test('UDP replies go out through the socket\'s sendSoon when it has one (the native socket thread), else by send after the turn', async (t) => {
+test('UDP replies go out through the socket\'s sendSoon when it has one (the native socket thread), at once by send with replyNow, else by send after the turn', async (t) => {
   const log = pino({ level: 'silent' });
   const ctx = { log, stats: { byCommand: new Map(), byProxy: new Map() }, startedMs: 0, nowMs: () => 0, ports: () => [] } as unknown as CommandContext;
-  for (const soon of [true, false]) {
+  for (const [soon, replyNow] of [[true, false], [true, true], [false, false], [false, true]] as const) {
     const sent: { how: string; data: string; port: number; address: string }[] = [];
     let deliver: ((buf: Buffer, address: string, port: number) => void) | null = null;
     const sock = {
@@ -84,13 +84,14 @@ test('UDP replies go out through the socket\'s sendSoon when it has one (the nat
       borrowedBuffers: true,
       bind: (_a: string, _p: number, onPacket: (buf: Buffer, address: string, port: number) => void) => { deliver = onPacket; return Promise.resolve(sock); },
     };
-    const s = new NgServer(ctx, log, { udp: [{ address: '127.0.0.1', port: 2223 }], tcp: [], udpIo });
+    const s = new NgServer(ctx, log, { udp: [{ address: '127.0.0.1', port: 2223 }], tcp: [], udpIo, replyNow });
     await s.start();
     t.after(() => s.close());
     const turn = new Promise((r) => setImmediate(r)); // queued before the reply's own flush
     deliver!(Buffer.from('c1 d7:command4:pinge'), '127.0.0.1', 5060);
     await turn;
-    if (soon) assert.deepEqual(sent, [{ how: 'soon', data: 'c1 d6:result4:ponge', port: 5060, address: '127.0.0.1' }], 'queued as soon as it is ready');
+    if (soon && replyNow) assert.deepEqual(sent, [{ how: 'send', data: 'c1 d6:result4:ponge', port: 5060, address: '127.0.0.1' }], 'sent by this thread as soon as it is ready');
+    else if (soon) assert.deepEqual(sent, [{ how: 'soon', data: 'c1 d6:result4:ponge', port: 5060, address: '127.0.0.1' }], 'queued as soon as it is ready');
     else {
       assert.deepEqual(sent, [], 'held until the requests of this turn are done');
       await new Promise((r) => setImmediate(r));
