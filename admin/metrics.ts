@@ -18,7 +18,10 @@ export interface MetricsSources {
 }
 
 const STATES = ['active', 'draining', 'drained', 'disabled'] as const;
+const ELD_RESOLUTION_MS = 1;
 const NG_LATENCY_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5];
+
+interface HistogramValue { labels: Record<string, string | number>; value: number; metricName: string; exemplar?: null }
 
 /**
  * A histogram by command, observed once per NG command, that a prom-client Registry renders as it
@@ -28,8 +31,6 @@ const NG_LATENCY_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
  * the bottleneck). Here a command's counts are a Map lookup and a bucket scan; the values for the
  * registry are built only when scraped.
  */
-interface HistogramValue { labels: Record<string, string | number>; value: number; metricName: string; exemplar?: null }
-
 export class LatencyHistogram {
   readonly type = 'histogram';
   readonly aggregator = 'sum';
@@ -70,7 +71,6 @@ export class LatencyHistogram {
 
   reset(): void { this.byCommand.clear(); }
 }
-const ELD_RESOLUTION_MS = 1;
 
 export class Metrics {
   readonly registry = new client.Registry();

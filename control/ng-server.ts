@@ -236,8 +236,9 @@ export class NgServer {
     // 17,000-18,400 sending at once). With media workers or call threads it does not: the socket
     // thread is woken for the replies alone, which costs more than the sendto, and the reply waits
     // for the end of the turn and the wake-up, so the proxy's next command comes later (ngload,
-    // alternating runs, tenth session: one media worker 16,650-18,040 -> 18,500-19,840 commands/s
-    // and 76-81 -> 71-78 us of CPU a command; two call threads 16,740-19,980 -> 19,060-20,670). A
+    // alternating runs against sendSoon, tenth session: one media worker 17,600-18,240 ->
+    // 19,250-20,280 commands/s and 75-80 -> 71-75 us of CPU a command; two call threads
+    // 18,180-19,560 -> 18,950-20,320). A
     // reply sent now still follows the media worker's message with the command's plans: that was
     // queued as a microtask when the plans were posted, before the command's promise settled.
     if (sock.sendSoon && this.opts.replyNow) {
