@@ -9,6 +9,7 @@ import {
 } from './plane.js';
 import { readQuality } from './quality.js';
 import { ChurnMap } from './churn-map.js';
+import { TapeRing } from './tape-ring.js';
 import { C_BYTES, C_DROPPED, C_ERRORS, C_LAST_MS, C_PACKETS, C_SSRC, SLOT_FIELDS } from './counters.js';
 import {
   readFromWorker, writeToWorker, type FromWorker, type PortsSnapshot, type SecurityState, type SlotRef, type Tape, type ToWorker, type WorkerInit,
@@ -51,6 +52,18 @@ interface WorkerSlot {
   deaths: number[];
   /** Messages posted in this task, sent together (see post()), as worker-protocol's tape. */
   outbox: Tape;
+  /** Whether the outbox asks for pairs (the worker is woken at once, not WAKE_MS later). */
+  urgent: boolean;
+  /** Where tapes go without waking the worker (media/tape-ring.ts); one per life of the worker. */
+  ring: TapeRing | null;
+  /** The worker is woken when this fires, if it has not read the ring by then. */
+  wakeTimer: NodeJS.Timeout | null;
+  /** Tapes sent to this life of the worker (its ports snapshots say how many it had handled). */
+  sent: number;
+  /** Pairs freed by the closes in the outbox, per address. */
+  freeing: Map<string, number> | null;
+  /** Pairs freed by the closes of tape number `tape`, for tapes the worker may not have handled yet. */
+  unseen: { tape: number; freed: Map<string, number> }[];
   /** Per address: pairs the worker opened ahead, for openPair() to take without a round trip. */
   ready: Map<string, Opened[]>;
   /** Per address: ahead-opens asked for and not answered yet. */
@@ -64,7 +77,15 @@ interface Waiter { group: string | undefined; resolve: (p: OpenedPair) => void; 
 // Each worker keeps READY_PAIRS pairs open ahead per address (media/plane.ts). An offer or answer
 // that had to wait for the worker's reply to `open` (a round trip through two event loops) left the
 // main thread idle a quarter of the time under ngload; with a pair ready, openPair() answers at
-// once and the worker opens the next one meanwhile. They count as free in ports().
+// once and the worker opens the next one meanwhile. They count as free in ports(). More are asked
+// for once half are taken, in one go: a request per pair taken woke the worker for each.
+
+/**
+ * How long what goes through the ring may wait for the worker to read it, at most, when nothing
+ * else wakes the worker first (a datagram, a posted message): closes and the plans of sockets no
+ * packet has reached yet. At most one wake-up per worker per WAKE_MS, not one per NG command.
+ */
+const WAKE_MS = 2;
 
 /** Generations of a worker get id spaces this far apart, so a respawned worker never reuses an id. */
 const GENERATION_SPAN = 2 ** 36;
@@ -76,6 +97,8 @@ export interface WorkerPlaneOptions {
   onNotice?: (msg: string, fields: Record<string, unknown>) => void;
   /** Socket layer of the workers (media/udp.ts). */
   socketIo?: 'auto' | 'native' | 'dgram';
+  /** Longest a tape waits in a worker's ring before the worker is woken to read it (default WAKE_MS). */
+  wakeMs?: number;
 }
 
 /** Splits [min, max] into `count` slices of whole RTP/RTCP pairs. */
@@ -107,7 +130,7 @@ export class WorkerMediaPlane implements MediaPlane {
     private readonly opts: WorkerPlaneOptions,
   ) {
     this.workers = sliceRange(range, count).map((r, index) => ({
-      index, range: r, worker: null, port: null, handle: () => undefined, alive: false, generation: 0, chunks: [], ports: new Map(), outbox: [], ready: new Map(), refilling: new Map(), waiters: new Map(),
+      index, range: r, worker: null, port: null, handle: () => undefined, alive: false, generation: 0, chunks: [], ports: new Map(), outbox: [], urgent: false, ring: null, wakeTimer: null, sent: 0, freeing: null, unseen: [], ready: new Map(), refilling: new Map(), waiters: new Map(),
       pending: new ChurnMap(true), recStops: new Map(), failure: null, deaths: [],
     }));
   }
@@ -133,11 +156,16 @@ export class WorkerMediaPlane implements MediaPlane {
       socketIo: this.opts.socketIo ?? 'auto',
     };
     const { port1, port2 } = new MessageChannel();
+    const ring = TapeRing.create();
     const worker = new Worker(new URL('./worker.js', import.meta.url), {
-      workerData: { init, port: port2 }, transferList: [port2], name: `media-${w.index}`,
+      workerData: { init, port: port2, ring: ring.init }, transferList: [port2], name: `media-${w.index}`,
     });
     w.worker = worker;
     w.port = port1;
+    w.ring = ring;
+    w.sent = 0;
+    w.freeing = null;
+    w.unseen = [];
     w.chunks = [];
     w.failure = null;
     return new Promise((resolve, reject) => {
@@ -146,7 +174,7 @@ export class WorkerMediaPlane implements MediaPlane {
         if (m.type === 'ready') {
           ready = true;
           w.alive = true;
-          this.setPorts(w, m.ports);
+          this.setPorts(w, m.ports, m.seen);
           if (this.cert !== null) this.post(w, { op: 'cert', cert: this.cert }); // a restarted worker too
           for (const a of this.addresses) this.refill(w, a);
           resolve();
@@ -163,6 +191,8 @@ export class WorkerMediaPlane implements MediaPlane {
         port1.close();
         w.worker = null;
         w.port = null;
+        w.ring = null;
+        if (w.wakeTimer !== null) { clearTimeout(w.wakeTimer); w.wakeTimer = null; }
         if (!ready) { reject(new Error(`media worker ${w.index} failed to start: ${w.failure ?? `exit ${code}`}`)); return; }
         if (!this.stopping) this.onDeath(w, w.failure ?? `exit code ${code}`);
       });
@@ -180,21 +210,35 @@ export class WorkerMediaPlane implements MediaPlane {
     for (const w of this.workers) this.drain(w);
   }
 
-  private setPorts(w: WorkerSlot, ports: PortsSnapshot[]): void {
-    for (const p of ports) w.ports.set(p.address, { free: p.free, total: p.total });
+  /**
+   * The worker's count of free pairs, plus those freed by the closes sent after the tapes it had
+   * handled when it counted (it has not seen them yet: they wait in the ring, or were not sent).
+   */
+  private setPorts(w: WorkerSlot, ports: PortsSnapshot[], seen: number): void {
+    const unseen = w.unseen;
+    let k = 0;
+    while (k < unseen.length && unseen[k]!.tape <= seen) k++;
+    if (k > 0) unseen.splice(0, k);
+    for (const p of ports) {
+      let free = p.free;
+      for (const u of unseen) free += u.freed.get(p.address) ?? 0;
+      const f = w.freeing?.get(p.address);
+      if (f !== undefined) free += f;
+      w.ports.set(p.address, { free: Math.min(free, p.total), total: p.total });
+    }
   }
 
   private onMessage(w: WorkerSlot, m: FromWorker): void {
     switch (m.type) {
       case 'chunk': w.chunks[m.index] = new Float64Array(m.buffer); break;
       case 'opened': {
-        this.setPorts(w, m.ports);
+        this.setPorts(w, m.ports, m.seen);
         w.pending.get(m.req)?.resolve({ pair: m.pair, slots: m.slots });
         w.pending.delete(m.req);
         break;
       }
       case 'open-failed': {
-        this.setPorts(w, m.ports);
+        this.setPorts(w, m.ports, m.seen);
         w.pending.get(m.req)?.reject(m.noPorts ? new NoPortsError('') : new Error(m.message));
         w.pending.delete(m.req);
         break;
@@ -217,7 +261,7 @@ export class WorkerMediaPlane implements MediaPlane {
           if (s) { s.remote = st.remote; s.confirmed = st.confirmed; }
         }
         break;
-      case 'ports': this.setPorts(w, m.ports); break;
+      case 'ports': this.setPorts(w, m.ports, m.seen); break;
       case 'shutdown-done': w.pending.get(m.req)?.resolve(null as never); w.pending.delete(m.req); break;
       case 'rec-stopped': w.recStops.get(m.req)?.(m.files); w.recStops.delete(m.req); break;
       case 'ready': break;
@@ -248,6 +292,9 @@ export class WorkerMediaPlane implements MediaPlane {
   private onDeath(w: WorkerSlot, reason: string): void {
     w.alive = false;
     w.outbox = [];
+    w.urgent = false;
+    w.freeing = null;
+    w.unseen = [];
     // Its ready pairs died with it (the pending opens are rejected below), and whoever waited for one fails.
     w.ready = new Map();
     w.refilling = new Map();
@@ -281,15 +328,20 @@ export class WorkerMediaPlane implements MediaPlane {
   }
 
   /**
-   * What is posted while the current task runs leaves as one message per worker at its end (a
+   * What is posted while the current task runs leaves as one tape per worker at its end (a
    * microtask): a call's opens, plans and closes were a postMessage each, ~1.7 per NG command, and
    * each wakes the worker. A microtask, not a later turn: a plan must reach the worker before the
    * NG reply that announces its ports is sent (a phone may send its first packet right then), and
    * replies go out in a later phase of the event loop (or after this microtask, over TCP).
+   * The tape goes into the worker's ring (media/tape-ring.ts), which the worker reads before any
+   * datagram, and the worker is woken WAKE_MS later to read it if nothing woke it before (at once
+   * when it is asked for pairs or the ring fills); a tape the ring cannot take (objects in it, or
+   * no room) is posted, with the ring's position so that the worker keeps the order.
    */
   private post(w: WorkerSlot, m: ToWorker): void {
     if (w.port === null) return;
     writeToWorker(w.outbox, m);
+    if (m.op === 'open') w.urgent = true;
     if (this.postsQueued) return;
     this.postsQueued = true;
     queueMicrotask(this.flushPosts);
@@ -301,10 +353,25 @@ export class WorkerMediaPlane implements MediaPlane {
     this.postsQueued = false;
     for (const w of this.workers) {
       if (w.outbox.length === 0) continue;
-      const tape = w.outbox;
+      const tape = w.outbox, urgent = w.urgent;
       w.outbox = [];
-      w.port?.postMessage(tape);
+      w.urgent = false;
+      const port = w.port, ring = w.ring;
+      if (port === null || ring === null) continue;
+      w.sent++;
+      if (w.freeing !== null) { w.unseen.push({ tape: w.sent, freed: w.freeing }); w.freeing = null; }
+      if (!ring.write(tape)) {
+        tape.push(ring.writePos);
+        port.postMessage(tape);
+      } else if (urgent || ring.used > ring.capacity / 4) port.postMessage([ring.writePos]);
+      else if (w.wakeTimer === null) w.wakeTimer = setTimeout(this.wake, this.opts.wakeMs ?? WAKE_MS, w);
     }
+  };
+
+  /** Wakes a worker that has not read its ring since it was written to. */
+  private readonly wake = (w: WorkerSlot): void => {
+    w.wakeTimer = null;
+    if (w.port !== null && w.ring !== null && !w.ring.empty) w.port.postMessage([w.ring.writePos]);
   };
 
   private receive(w: WorkerSlot, tape: Tape): void {
@@ -343,6 +410,7 @@ export class WorkerMediaPlane implements MediaPlane {
     const ready = w.ready.get(address)?.length ?? 0;
     const waiting = w.waiters.get(address)?.length ?? 0;
     let asked = w.refilling.get(address) ?? 0;
+    if (waiting === 0 && ready + asked > READY_PAIRS / 2) return;
     const gen = w.generation;
     // One answer less to come; false for an earlier life's answer.
     const answered = (): boolean => {
@@ -373,6 +441,14 @@ export class WorkerMediaPlane implements MediaPlane {
       this.post(w, { op: 'open', req, address });
     }
     w.refilling.set(address, asked);
+  }
+
+  /** Pairs opened ahead and ready, in all workers, for an address (tests). */
+  readyPairs(address: string): number {
+    this.drainAll();
+    let n = 0;
+    for (const w of this.workers) n += this.readyCount(w, address);
+    return n;
   }
 
   /** Ready pairs of a worker for an address (free ports as far as callers are concerned). */
@@ -431,8 +507,9 @@ export class WorkerMediaPlane implements MediaPlane {
     for (const p of plans) {
       const s = this.sockets.get(p.id);
       if (!s) continue;
-      // The same rule as LocalMediaPlane.install, so stats() right after is right; the worker's
-      // 'state' reply then confirms it in its own order.
+      // The same rule as LocalMediaPlane.install, so stats() right after is right; for a socket
+      // whose remote it learned or confirmed, the worker answers with its state, in its own order
+      // (an event of ours about it may be older than this install).
       const key = p.remote ? `${p.remote.address} ${p.remote.port}` : '';
       if (key !== s.sdpKey) { s.remote = p.remote ? { ...p.remote } : null; s.confirmed = false; }
       s.sdpKey = key;
@@ -449,8 +526,14 @@ export class WorkerMediaPlane implements MediaPlane {
       const s = this.forget(id);
       if (!s) continue;
       const w = this.workers[s.worker]!;
-      // The worker frees the pair when the RTCP socket closes; count it now, as the in-process plane does.
-      if (s.kind === 'rtcp') { const p = w.ports.get(s.localAddress); if (p) p.free = Math.min(p.total, p.free + 1); }
+      // The worker frees the pair when the RTCP socket closes; count it now, as the in-process plane
+      // does, and until the worker has counted it (setPorts).
+      if (s.kind === 'rtcp') {
+        const p = w.ports.get(s.localAddress);
+        if (p) p.free = Math.min(p.total, p.free + 1);
+        const freeing = (w.freeing ??= new Map());
+        freeing.set(s.localAddress, (freeing.get(s.localAddress) ?? 0) + 1);
+      }
       let list = byWorker.get(s.worker);
       if (!list) { list = []; byWorker.set(s.worker, list); }
       list.push(id);

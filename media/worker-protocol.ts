@@ -15,6 +15,9 @@ export interface WorkerInit {
 
 export interface PortsSnapshot { address: string; free: number; total: number }
 
+// Messages with a ports snapshot carry `seen`: how many tapes from the main thread the worker had
+// handled when it counted (the main thread adds the pairs freed by the closes it sent after those).
+
 export type ToWorker =
   | { op: 'open'; req: number; address: string }
   | { op: 'install'; plans: SocketPlan[] }
@@ -34,14 +37,14 @@ export type ToWorker =
 export interface SlotRef { chunk: number; index: number }
 
 export type FromWorker =
-  | { type: 'ready'; ports: PortsSnapshot[] }
+  | { type: 'ready'; ports: PortsSnapshot[]; seen: number }
   | { type: 'chunk'; index: number; buffer: SharedArrayBuffer }
-  | { type: 'opened'; req: number; pair: OpenedPair; slots: [SlotRef, SlotRef]; ports: PortsSnapshot[] }
-  | { type: 'open-failed'; req: number; noPorts: boolean; message: string; ports: PortsSnapshot[] }
+  | { type: 'opened'; req: number; pair: OpenedPair; slots: [SlotRef, SlotRef]; ports: PortsSnapshot[]; seen: number }
+  | { type: 'open-failed'; req: number; noPorts: boolean; message: string; ports: PortsSnapshot[]; seen: number }
   | { type: 'event'; ev: PlaneEvent }
   /** Remote and confirmation after an install, in the worker's order (authoritative). */
   | { type: 'state'; states: { id: SocketId; remote: Endpoint | null; confirmed: boolean }[] }
-  | { type: 'ports'; ports: PortsSnapshot[] }
+  | { type: 'ports'; ports: PortsSnapshot[]; seen: number }
   | { type: 'shutdown-done'; req: number }
   | { type: 'rec-stopped'; req: number; files: RecordedFile[] }
   /** SRTP failures and ICE/DTLS state of the worker's secure sockets, when changed (at most once a second). */
@@ -171,7 +174,7 @@ export function writeFromWorker(t: Tape, m: FromWorker): void {
   switch (m.type) {
     case 'opened': {
       const { pair, slots } = m;
-      t.push(F_OPENED, m.req, pair.rtp, pair.rtcp, pair.address, pair.port, slots[0].chunk, slots[0].index, slots[1].chunk, slots[1].index);
+      t.push(F_OPENED, m.req, pair.rtp, pair.rtcp, pair.address, pair.port, slots[0].chunk, slots[0].index, slots[1].chunk, slots[1].index, m.seen);
       writePorts(t, m.ports);
       return;
     }
@@ -180,7 +183,7 @@ export function writeFromWorker(t: Tape, m: FromWorker): void {
       for (const s of m.states) t.push(s.id, s.remote?.address ?? null, s.remote?.port ?? 0, s.confirmed ? 1 : 0);
       return;
     }
-    case 'ports': t.push(F_PORTS); writePorts(t, m.ports); return;
+    case 'ports': t.push(F_PORTS, m.seen); writePorts(t, m.ports); return;
     default: t.push(F_OBJECT, m);
   }
 }
@@ -206,8 +209,9 @@ export function readFromWorker(t: Tape, each: (m: FromWorker) => void): void {
         const i = r.i;
         const pair: OpenedPair = { rtp: t[i + 1] as number, rtcp: t[i + 2] as number, address: t[i + 3] as string, port: t[i + 4] as number };
         const slots: [SlotRef, SlotRef] = [{ chunk: t[i + 5] as number, index: t[i + 6] as number }, { chunk: t[i + 7] as number, index: t[i + 8] as number }];
-        r.i += 9;
-        each({ type: 'opened', req: t[i] as number, pair, slots, ports: readPorts(r) });
+        const seen = t[i + 9] as number;
+        r.i += 10;
+        each({ type: 'opened', req: t[i] as number, pair, slots, ports: readPorts(r), seen });
         break;
       }
       case F_STATE: {
@@ -220,7 +224,7 @@ export function readFromWorker(t: Tape, each: (m: FromWorker) => void): void {
         each({ type: 'state', states });
         break;
       }
-      case F_PORTS: each({ type: 'ports', ports: readPorts(r) }); break;
+      case F_PORTS: { const seen = t[r.i++] as number; each({ type: 'ports', ports: readPorts(r), seen }); break; }
       case F_OBJECT: each(t[r.i++] as FromWorker); break;
       default: throw new Error(`media worker tape: unknown code ${String(code)} at ${r.i - 1}`);
     }

@@ -1,13 +1,15 @@
 // A media worker thread: a LocalMediaPlane over its own share of the port range, driven by
 // plain messages from WorkerMediaPlane. Counters go to shared memory; state changes as messages.
-import { workerData, type MessagePort } from 'node:worker_threads';
+import { receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
 import { LocalMediaPlane } from './relay.js';
 import { CounterSlots } from './counters.js';
 import { NoPortsError } from './plane.js';
 import { readToWorker, writeFromWorker, type FromWorker, type Tape, type ToWorker, type WorkerInit } from './worker-protocol.js';
-import { udpIo } from './udp.js';
+import { udpIo, type PacketHandler, type UdpIo } from './udp.js';
+import { TapeRing, type TapeRingInit } from './tape-ring.js';
 
-const { init, port } = workerData as { init: WorkerInit; port: MessagePort };
+const { init, port, ring: ringInit } = workerData as { init: WorkerInit; port: MessagePort; ring: TapeRingInit };
+const ring = new TapeRing(ringInit);
 // What the worker says in one event-loop turn leaves as one message (worker-protocol's tape).
 let outbox: Tape = [];
 const flush = (): void => {
@@ -24,36 +26,74 @@ const clock = { nowMs: Date.now() };
 const tick = setInterval(() => { clock.nowMs = Date.now(); }, 250);
 const counters = new CounterSlots(true, (index, buffer) => post({ type: 'chunk', index, buffer: buffer as SharedArrayBuffer }));
 // Ids index + 1, index + 1 + count, …: the main thread finds a socket's worker from its id alone.
-const plane = new LocalMediaPlane(init.range, clock, init.addresses, { idStart: init.idStart, idStep: init.count, counters, io: udpIo(init.socketIo) });
-plane.onEvent((ev) => post({ type: 'event', ev }));
+const plane = new LocalMediaPlane(init.range, clock, init.addresses, { idStart: init.idStart, idStep: init.count, counters, io: readingRingFirst(udpIo(init.socketIo)) });
+// Sockets whose remote the worker learned or confirmed (or ICE chose): the main thread may have
+// had an event about them that an install since overrides, so installs answer with their state.
+const eventful = new Set<number>();
+plane.onEvent((ev) => {
+  if (ev.type === 'learned' || ev.type === 'confirmed' || ev.type === 'ice') eventful.add(ev.id);
+  post({ type: 'event', ev });
+});
 
 let portsDirty = false;
 const portsLater = (): void => {
   if (portsDirty) return;
   portsDirty = true;
-  setImmediate(() => { portsDirty = false; post({ type: 'ports', ports: plane.ports() }); });
+  setImmediate(() => { portsDirty = false; post({ type: 'ports', ports: plane.ports(), seen }); });
 };
 
-port.on('message', (tape: Tape) => readToWorker(tape, handle));
+// What the main thread says comes through the ring (media/tape-ring.ts) and, for what the ring
+// cannot carry, as posted tapes that end with the ring position they follow. Both are read in the
+// main thread's order: a posted tape after the ring up to its position, the ring's rest after that.
+// `seen` counts the tapes handled (a wake-up posted alone is no tape): the ports snapshots say it.
+let seen = 0;
+const readTape = (tape: Tape): void => { seen++; readToWorker(tape, handle); };
+function onPosted(tape: Tape): void {
+  ring.read(readTape, tape.pop() as number);
+  if (tape.length > 0) readTape(tape);
+}
+/** Everything the main thread has said so far, handled now (before a datagram, after a message). */
+function catchUp(): void {
+  for (let m = receiveMessageOnPort(port); m !== undefined; m = receiveMessageOnPort(port)) onPosted(m.message as Tape);
+  ring.read(readTape);
+}
+port.on('message', (tape: Tape) => { onPosted(tape); catchUp(); });
+
+/** The socket layer with the ring read before each datagram: its socket's plan may be there. */
+function readingRingFirst(io: UdpIo): UdpIo {
+  const guard = (onPacket: PacketHandler): PacketHandler => (buf, address, p) => {
+    if (!ring.empty) catchUp();
+    onPacket(buf, address, p);
+  };
+  return {
+    kind: io.kind, borrowedBuffers: io.borrowedBuffers,
+    bind: (address, p, onPacket, onError, opts) => io.bind(address, p, guard(onPacket), onError, opts),
+    ...(io.prebind ? { prebind: io.prebind.bind(io) } : {}),
+    ...(io.sendSoonFailures ? { sendSoonFailures: io.sendSoonFailures.bind(io) } : {}),
+  };
+}
 
 function handle(m: ToWorker): void {
   switch (m.op) {
     case 'open':
       plane.openPair(m.address).then((pair) => {
         const a = plane.slotOf(pair.rtp)!, b = plane.slotOf(pair.rtcp)!;
-        post({ type: 'opened', req: m.req, pair, slots: [a, b], ports: plane.ports() });
+        post({ type: 'opened', req: m.req, pair, slots: [a, b], ports: plane.ports(), seen });
       }, (e: Error) => {
-        post({ type: 'open-failed', req: m.req, noPorts: e instanceof NoPortsError, message: e.message, ports: plane.ports() });
+        post({ type: 'open-failed', req: m.req, noPorts: e instanceof NoPortsError, message: e.message, ports: plane.ports(), seen });
       });
       break;
     case 'install': {
       plane.install(m.plans);
-      const states = plane.remoteStates(m.plans.map((p) => p.id));
-      post({ type: 'state', states });
+      // The main thread set the others' state as this install does (WorkerMediaPlane.install).
+      let ids: number[] | null = null;
+      for (const p of m.plans) if (eventful.has(p.id)) (ids ??= []).push(p.id);
+      if (ids !== null) post({ type: 'state', states: plane.remoteStates(ids) });
       break;
     }
     case 'close':
       plane.close(m.ids);
+      for (const id of m.ids) eventful.delete(id);
       portsLater();
       break;
     case 'shutdown':
@@ -85,4 +125,4 @@ const secTick = setInterval(() => {
 }, 1000);
 secTick.unref();
 
-post({ type: 'ready', ports: plane.ports() });
+post({ type: 'ready', ports: plane.ports(), seen });
