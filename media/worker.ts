@@ -7,6 +7,7 @@ import { NoPortsError } from './plane.js';
 import { readToWorker, writeFromWorker, type FromWorker, type Tape, type ToWorker, type WorkerInit } from './worker-protocol.js';
 import { udpIo, type PacketHandler, type UdpIo } from './udp.js';
 import { TapeRing, type TapeRingInit } from './tape-ring.js';
+import { ChurnMap } from './churn-map.js';
 
 const { init, port, ring: ringInit } = workerData as { init: WorkerInit; port: MessagePort; ring: TapeRingInit };
 const ring = new TapeRing(ringInit);
@@ -29,9 +30,10 @@ const counters = new CounterSlots(true, (index, buffer) => post({ type: 'chunk',
 const plane = new LocalMediaPlane(init.range, clock, init.addresses, { idStart: init.idStart, idStep: init.count, counters, io: readingRingFirst(udpIo(init.socketIo)) });
 // Sockets whose remote the worker learned or confirmed (or ICE chose): the main thread may have
 // had an event about them that an install since overrides, so installs answer with their state.
-const eventful = new Set<number>();
+// A ChurnMap: every call's sockets come and go through it (churn-map.ts says why not a Set).
+const eventful = new ChurnMap<number, true>(true);
 plane.onEvent((ev) => {
-  if (ev.type === 'learned' || ev.type === 'confirmed' || ev.type === 'ice') eventful.add(ev.id);
+  if (ev.type === 'learned' || ev.type === 'confirmed' || ev.type === 'ice') eventful.set(ev.id, true);
   post({ type: 'event', ev });
 });
 
@@ -85,9 +87,10 @@ function handle(m: ToWorker): void {
       break;
     case 'install': {
       plane.install(m.plans);
-      // The main thread set the others' state as this install does (WorkerMediaPlane.install).
+      // The main thread set the others' state as this install does (WorkerMediaPlane.install),
+      // but for ICE, whose remote is the pair ICE selected, not the SDP's.
       let ids: number[] | null = null;
-      for (const p of m.plans) if (eventful.has(p.id)) (ids ??= []).push(p.id);
+      for (const p of m.plans) if (eventful.has(p.id) || p.ice) (ids ??= []).push(p.id);
       if (ids !== null) post({ type: 'state', states: plane.remoteStates(ids) });
       break;
     }

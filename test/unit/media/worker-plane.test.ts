@@ -75,3 +75,19 @@ test('pairs freed by closes the worker has not read yet stay free when it counts
   await until(() => plane.ports()[0]!.free === 150 - 16 + 4, 'its count after the closes');
   plane.close(taken.slice(4).flatMap((p) => [p.rtp, p.rtcp]));
 });
+
+test('a socket with ICE shows no remote until ICE selects one, as the worker has it, not the SDP address', async (t) => {
+  const min = 10100, max = 10199;
+  const plane = await WorkerMediaPlane.start({ min, max }, 1, ['127.0.0.1']);
+  t.after(() => plane.shutdown());
+  const a = await plane.openPair('127.0.0.1'), b = await plane.openPair('127.0.0.1');
+  const ice = { localUfrag: 'abcd', localPwd: 'p'.repeat(22), remoteUfrag: 'wxyz', remotePwd: 'q'.repeat(22), controlling: true, lite: false, candidates: [] };
+  plane.install([{
+    id: a.rtp, kind: 'rtp', remote: { address: '127.0.0.1', port: 40000 }, sink: b.rtp, forward: true, asymmetric: false,
+    strictSource: false, mediaHandover: false, payloadTypes: [], rtcpMux: true, rtcpSink: null, ice,
+  }]);
+  // Right after the install the main thread has the SDP's address; the worker's answer corrects it.
+  await until(() => plane.stats([a.rtp])[0]!.remote === null, 'the worker\'s state for the ICE socket');
+  assert.equal(plane.stats([a.rtp])[0]!.confirmed, false);
+  plane.close([a.rtp, a.rtcp, b.rtp, b.rtcp]);
+});
