@@ -15,9 +15,6 @@ export interface WorkerInit {
 
 export interface PortsSnapshot { address: string; free: number; total: number }
 
-// Messages with a ports snapshot carry `seen`: how many tapes from the main thread the worker had
-// handled when it counted (the main thread adds the pairs freed by the closes it sent after those).
-
 export type ToWorker =
   | { op: 'open'; req: number; address: string }
   | { op: 'install'; plans: SocketPlan[] }
@@ -36,6 +33,8 @@ export type ToWorker =
 
 export interface SlotRef { chunk: number; index: number }
 
+// Messages with a ports snapshot carry `seen`: how many tapes from the main thread the worker had
+// handled when it counted (the main thread adds the pairs freed by the closes it sent after those).
 export type FromWorker =
   | { type: 'ready'; ports: PortsSnapshot[]; seen: number }
   | { type: 'chunk'; index: number; buffer: SharedArrayBuffer }
@@ -52,7 +51,7 @@ export type FromWorker =
 
 export interface SecurityState { id: SocketId; srtpFailures: number; ice: 'checking' | 'connected' | 'failed' | null; dtls: 'handshaking' | 'connected' | 'failed' | null }
 
-// ---- The tape: what one postMessage carries ------------------------------------------------
+// ---- The tape: what one postMessage (or one record of media/tape-ring.ts) carries --------
 //
 // Each side sends what it has to say in one task or event-loop turn as one message: a flat array
 // (a "tape") of the messages in order. Structured clone copies an object property by property,
