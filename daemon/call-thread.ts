@@ -9,6 +9,7 @@ import { NgServer } from '../control/ng-server.js';
 import type { CommandContext } from '../control/commands/context.js';
 import { udpIo } from '../media/udp.js';
 import { LocalMediaPlane } from '../media/relay.js';
+import { nameThread } from '../media/native-addon.js';
 import { createLogger } from './log.js';
 import { CallTable } from './session/call-table.js';
 import { LocalCore } from './session/core.js';
@@ -18,6 +19,7 @@ import {
 } from './call-threads.js';
 
 const { init, port } = workerData as { init: CallThreadInit; port: MessagePort };
+nameThread(`call-${init.index}`);
 const log = createLogger(init.log).child({ thread: init.index });
 
 const clock = { nowMs: Date.now() };

@@ -12,6 +12,7 @@ import { CallThreads } from './call-threads.js';
 import { LocalMediaPlane } from '../media/relay.js';
 import { WorkerMediaPlane } from '../media/worker-plane.js';
 import { udpIo, type NgRouting, type UdpIo } from '../media/udp.js';
+import { nameThread } from '../media/native-addon.js';
 import type { MediaPlane } from '../media/plane.js';
 import { createCertificate, type DtlsCertificate } from '../media/dtls/certificate.js';
 import type { Logger } from 'pino';
@@ -39,6 +40,8 @@ async function main(): Promise<void> {
   }
   const log = createLogger(cfg.log);
   for (const w of cfg.warnings) log.warn(w);
+  // ps, top and pgrep show "rtprelay" (the main thread's name is the process's), top -H the threads.
+  nameThread('rtprelay');
   const fail = (msg: string, err?: unknown): void => {
     // Both: the operator may be looking at the terminal or at the log.
     process.stderr.write(`rtprelay: ${msg}\n`);

@@ -16,3 +16,12 @@ export function nativeAddon(): Record<string, unknown> | null {
   }
   return addon;
 }
+
+/**
+ * Names the calling thread, and the addon's socket thread that serves it "<name>-io", as `top -H`,
+ * `ps -L` and /proc/PID/task/TID/comm show them (15 bytes at most). Nothing without the addon.
+ */
+export function nameThread(name: string): void {
+  const f = nativeAddon()?.threadName;
+  if (typeof f === 'function') (f as (n: string) => void)(name);
+}

@@ -8,8 +8,10 @@ import { readToWorker, writeFromWorker, type FromWorker, type Tape, type ToWorke
 import { udpIo, type PacketHandler, type UdpIo } from './udp.js';
 import { TapeRing, type TapeRingInit } from './tape-ring.js';
 import { ChurnMap } from './churn-map.js';
+import { nameThread } from './native-addon.js';
 
 const { init, port, ring: ringInit } = workerData as { init: WorkerInit; port: MessagePort; ring: TapeRingInit };
+nameThread(`media-${init.index}`);
 const ring = new TapeRing(ringInit);
 // What the worker says in one event-loop turn leaves as one message (worker-protocol's tape).
 let outbox: Tape = [];

@@ -96,6 +96,8 @@ typedef struct {
   int ng_index;
   int ng_async_open;
   int kick_open;
+  // The socket thread's name (prctl PR_SET_NAME, at most 15 bytes): "<JS thread's name>-io".
+  char io_name[16];
   uv_async_t ng_async;
 } engine_t;
 

@@ -6,7 +6,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { decodeBencodeDict, encodeBencode } from '../../control/codec.js';
 import { threadOf } from '../../daemon/call-threads.js';
-import { portRange, startDaemon } from '../support/daemon.js';
+import { portRange, startDaemon, threadNames } from '../support/daemon.js';
+import { nativeAddon } from '../../media/native-addon.js';
 import { relaysBothWays, sdp, twoPartyCall, type TwoPartyCall } from '../support/media.js';
 
 const RANGE = 40; // 20 pairs: thread 0 owns the lower 10, thread 1 the upper 10
@@ -38,6 +39,7 @@ test('calls spread over the threads by call-id; list, query and statistics see t
   const ports = [...calls.values()].flatMap((c) => [c.toA, c.toB]);
   assert.equal(new Set(ports).size, ports.length, 'every pair is a different port');
   for (const [i, c] of [...calls.values()].entries()) assert.ok(await relaysBothWays(c, i + 1), `call ${i} relays both ways`);
+  if (nativeAddon()) for (const n of ['rtprelay', 'call-0', 'call-1']) assert.ok(threadNames(d.proc.pid!).includes(n), `thread ${n}`);
 
   const q = await d.ng.cmd({ command: 'query', 'call-id': one[0]! }) as any;
   assert.equal(q.result, 'ok');

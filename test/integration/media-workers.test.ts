@@ -3,8 +3,9 @@
 // and the daemon keeps serving (on a restarted worker too).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { portRange, startDaemon } from '../support/daemon.js';
+import { portRange, startDaemon, threadNames } from '../support/daemon.js';
 import { relaysBothWays, sdp, twoPartyCall, type TwoPartyCall } from '../support/media.js';
+import { nativeAddon } from '../../media/native-addon.js';
 
 const RANGE = 40; // 20 pairs: worker 0 owns the lower 10, worker 1 the upper 10
 
@@ -38,6 +39,14 @@ test('calls spread over both workers, a call stays in one worker, ports never co
   for (let i = 0; i < 6; i++) assert.equal((await d.ng.cmd({ command: 'delete', 'call-id': `spread-${i}` })).result, 'ok');
   const after = await d.ng.cmd({ command: 'statistics' }) as any;
   assert.equal(after.statistics.interfaces.find((i: any) => i.address === '127.0.0.1').ports.free, RANGE);
+});
+
+test('threads are named for top -H and the benchmark: rtprelay, media-N and their socket threads', { skip: nativeAddon() === null && 'native addon not built' }, async (t) => {
+  const d = await startDaemon(t, [...portRange(RANGE), '--media-workers=2']);
+  const c = await twoPartyCall(t, d.ng, 'named');
+  assert.ok(await relaysBothWays(c, 1));
+  const names = threadNames(d.proc.pid!);
+  for (const n of ['rtprelay', 'media-0', 'media-1', 'media-0-io', 'media-1-io']) assert.ok(names.includes(n), `${n} in ${names.join(' ')}`);
 });
 
 test('the range used up across workers: "Ran out of ports", and delete gives them back', async (t) => {

@@ -3,7 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import os from 'node:os';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import type { TestContext } from 'node:test';
 import { NgClient } from './ng-client.js';
 
@@ -79,4 +79,15 @@ export async function startDaemon(t: TestContext | null, args: string[] = [], op
   const d: Daemon = { proc, ngPort: ports.udp, tcpPort: ports.tcp, httpPort: ports.http, stateDir, ng, logs, stderr: () => err, stop };
   t?.after(async () => { ng.close(); await stop(); });
   return d;
+}
+
+/** The names of a process's threads (/proc/PID/task/TID/comm), sorted; [] once it has gone. */
+export function threadNames(pid: number): string[] {
+  const names: string[] = [];
+  try {
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      try { names.push(readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim()); } catch { /* the thread ended */ }
+    }
+  } catch { /* the process ended */ }
+  return names.sort();
 }
