@@ -278,6 +278,7 @@ function ticksByName(pid: number): Map<string, number> {
 async function scalingPart(rtpblast: string): Promise<ScalingFigures[]> {
   const rate = quick ? 20000 : 30000, seconds = quick ? 8 : 12, pin = cores >= 2 && hasTaskset();
   const rows: ScalingFigures[] = [];
+  const media = (threads: Record<string, number>): number[] => Object.keys(threads).filter((n) => /^media-\d+$/.test(n)).map((n) => threads[n]!);
   for (const workers of [1, 2]) {
     const t = await startRtprelay({ ...RTPRELAY, workers });
     try {
@@ -295,20 +296,18 @@ async function scalingPart(rtpblast: string): Promise<ScalingFigures[]> {
       const r = (await run).find((l) => l.kind === 'result') ?? {};
       const threads: Record<string, number> = {};
       for (const [name, n] of b) threads[name] = (100 * (n - (a.get(name) ?? 0))) / CLK_TCK / (windowMs / 1000);
-      const media = Object.keys(threads).filter((n) => /^media-\d+$/.test(n));
-      if (media.length !== workers) throw new Error(`threads named ${Object.keys(threads).join(', ')}: no media-N per worker (native addon not built?)`);
-      rows.push({ workers, pps: r.loss_relayed_pps ?? r.strict_relayed_pps ?? 0, threads, busiestPct: Math.max(...media.map((n) => threads[n]!)) });
+      if (media(threads).length !== workers) throw new Error(`threads named ${Object.keys(threads).join(', ')}: no media-N per worker (native addon not built?)`);
+      rows.push({ workers, pps: r.loss_relayed_pps ?? r.strict_relayed_pps ?? 0, threads, busiestPct: Math.max(...media(threads)) });
       log(`${t.name} at ${rate} pps: relayed ${rows.at(-1)!.pps.toFixed(0)} pps; CPU % by thread: ` +
         Object.entries(threads).filter(([, v]) => v >= 0.5).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', '));
     } finally { await t.stop(); }
   }
   const [one, two] = rows as [ScalingFigures, ScalingFigures];
-  const media = (f: ScalingFigures): number[] => Object.keys(f.threads).filter((n) => /^media-\d+$/.test(n)).map((n) => f.threads[n]!);
-  const us = (f: ScalingFigures): string => ((media(f).reduce((x, y) => x + y, 0) / 100) * 1e6 / Math.max(1, f.pps)).toFixed(1);
+  const us = (f: ScalingFigures): string => ((media(f.threads).reduce((x, y) => x + y, 0) / 100) * 1e6 / Math.max(1, f.pps)).toFixed(1);
   log(`scaling at ${rate} pps${pin ? ' (relay on CPU 0, rtpblast on CPU 1)' : ''}: 1 worker ${one.busiestPct.toFixed(1)} % of a core (${us(one)} us a packet); ` +
-    `2 workers ${media(two).map((p) => p.toFixed(1)).join(' % + ')} % (${us(two)} us a packet in all); ` +
+    `2 workers ${media(two.threads).map((p) => p.toFixed(1)).join(' % + ')} % (${us(two)} us a packet in all); ` +
     `projected rate with a core per worker, 2 workers / 1: x${(one.busiestPct / Math.max(0.1, two.busiestPct)).toFixed(2)} ` +
-    '(from CPU per thread at one fixed rate, not a measured maximum: this machine has no cores to spare for the load generator)');
+    '(from CPU per thread at one fixed rate, not a measured maximum rate)');
   return rows;
 }
 
