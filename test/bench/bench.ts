@@ -4,7 +4,7 @@
 // commands/s and latency, memory per idle call, and the rtprelay/rtpengine ratios. Then the SRTP
 // part: SDES-SRTP caller -> plain RTP callee (rtpblast --search --srtp: the relay decrypts every
 // caller packet and encrypts every callee packet), relayed packets/s for each relay and the ratio.
-//   node dist/test/bench/bench.js [--quick] [--workers=N[,M]] [--call-threads=N[,M]] [--idle-calls=N] [--ng-rounds=N] [--no-rtpengine] [--json=FILE]
+//   node dist/test/bench/bench.js [--quick] [--workers=N[,M]] [--call-threads=N[,M]] [--idle-calls=N] [--ng-rounds=N] [--ng-only] [--no-rtpengine] [--json=FILE]
 //                                 [--no-srtp | --srtp-only] [--srtp-workers=N] [--no-scaling | --scaling-only]
 // Bounded: each tool has --max-seconds; default well under 15 min, --quick about 3 min.
 import os from 'node:os';
@@ -30,7 +30,10 @@ const ngRoundCount = Math.max(1, Number(opt('ng-rounds') ?? 3));
 const withRtpengine = !flag('no-rtpengine') && hasRtpengine();
 const jsonOut = opt('json');
 const srtpOnly = flag('srtp-only'), withSrtp = srtpOnly || !flag('no-srtp');
-const scalingOnly = flag('scaling-only'), withScaling = scalingOnly || (!srtpOnly && !flag('no-scaling'));
+// --ng-only: the NG rounds alone (no relay, memory, ping, SRTP or scaling part), for comparing
+// NG throughput with more rounds (--ng-rounds) in a few minutes.
+const ngOnly = flag('ng-only');
+const scalingOnly = flag('scaling-only'), withScaling = !ngOnly && (scalingOnly || (!srtpOnly && !flag('no-scaling')));
 // SRTP is measured with one rtprelay mode: the last of --workers (the media workers) unless given.
 const srtpWorkers = Number(opt('srtp-workers') ?? workerModes.at(-1) ?? 0);
 
@@ -133,6 +136,18 @@ async function measure(start: () => Promise<Target>, tools: { ngload: string; rt
       maxOtherCpu: Math.max(0, ...steps.map((s) => s.other_cpu_pct ?? 0)),
     };
   } finally { await t.stop(); }
+}
+
+/** A row with the relay's name and no figures yet (--ng-only: the NG rounds fill it in). */
+async function nameOnly(start: () => Promise<Target>): Promise<Figures> {
+  const t = await start();
+  const name = t.name;
+  await t.stop();
+  return {
+    name, strictPps: 0, strictP50Us: 0, strictP99Us: 0, strictRelayCpu: 0, strictOtherCpu: 0, lossOnlyPps: 0,
+    ngCmdPerS: 0, ngP50Us: 0, ngP99Us: 0, ngRelayCpu: 0, ngOtherCpu: 0, ngRuns: [], rssIdleKb: 0, kbPerCall: 0, maxOtherCpu: 0,
+    pingP50Us: 0, pingP99Us: 0, pingLoadPps: 0,
+  };
 }
 
 /**
@@ -324,7 +339,8 @@ async function main(): Promise<void> {
       ...threadModes.map((callThreads) => () => startRtprelay({ ...RTPRELAY, workers: 0, callThreads })),
       ...(withRtpengine ? [() => startRtpengine(RTPENGINE)] : []),
     ];
-    for (const start of starts) rows.push(await measure(start, tools));
+    if (ngOnly) for (const start of starts) rows.push(await nameOnly(start));
+    else for (const start of starts) rows.push(await measure(start, tools));
     log(`\n== NG offer+answer+delete, ${ngRoundCount} alternating rounds (median of each relay's rounds)`);
     await ngRounds(starts, rows, tools.ngload, ngRoundCount);
     log('\n' + table(rows));
@@ -332,8 +348,10 @@ async function main(): Promise<void> {
   const engine = withRtpengine && rows.length ? rows.at(-1)! : null;
   if (engine) {
     for (const f of rows.slice(0, -1)) {
+      const ng = `NG cmd/s x${(f.ngCmdPerS / engine.ngCmdPerS).toFixed(2)} (rounds: ${f.ngRuns.join(', ')} against ${engine.ngRuns.join(', ')})`;
+      if (ngOnly) { log(`${f.name} / rtpengine: ${ng}`); continue; }
       log(`${f.name} / rtpengine: relay rate x${(f.strictPps / engine.strictPps).toFixed(2)}, p99 latency x${(f.strictP99Us / Math.max(1, engine.strictP99Us)).toFixed(2)}, ` +
-        `NG cmd/s x${(f.ngCmdPerS / engine.ngCmdPerS).toFixed(2)} (rounds: ${f.ngRuns.join(', ')} against ${engine.ngRuns.join(', ')}), memory per call x${(f.kbPerCall / Math.max(0.1, engine.kbPerCall)).toFixed(2)}`);
+        `${ng}, memory per call x${(f.kbPerCall / Math.max(0.1, engine.kbPerCall)).toFixed(2)}`);
     }
   }
   const inproc = rows.find((f) => f.name.includes('in-process')), multi = rows.find((f) => f.name.includes('workers'));
@@ -343,7 +361,7 @@ async function main(): Promise<void> {
     log('\n== scaling: the same fixed rate through 1 and 2 media workers, CPU per thread');
     try { scaling = await scalingPart(tools.rtpblast); } catch (e) { log(`scaling part skipped: ${(e as Error).message}`); }
   }
-  const srtpRows = withSrtp && !scalingOnly ? await srtpPart(rows) : [];
+  const srtpRows = withSrtp && !scalingOnly && !ngOnly ? await srtpPart(rows) : [];
   log(`\nbench took ${((Date.now() - began) / 1000).toFixed(0)} s`);
   if (jsonOut) appendFileSync(jsonOut, JSON.stringify({ when: new Date().toISOString(), quick, cores, rows, scaling, srtpRows }) + '\n');
 }
