@@ -84,6 +84,14 @@ test('encodeBencode keeps insertion order and round-trips', () => {
   assert.equal(encodeBencode({ a: NaN, b: 2.9 }).toString(), 'd1:ai0e1:bi2ee');
 });
 
+test('encodeBencode writes integers as String(n) does, on both sides of the int32 fast path', () => {
+  const ns = [0, 9, 10, 99, 100, 999_999, 1_000_000_000, 1_795_386_391, 2_147_483_646, 2_147_483_647, 2_147_483_648,
+    4_294_967_296, 10_000_000_000, 123_456_789_012_345, Number.MAX_SAFE_INTEGER, 2 ** 60, 1e21, -1, -2_147_483_648];
+  for (const n of ns) assert.equal(encodeBencode([n]).toString(), `li${String(n)}ee`, String(n));
+  // String lengths go through the same digits.
+  for (const len of [9, 10, 64, 65, 100, 1000, 12_345]) assert.equal(encodeBencode(['x'.repeat(len)]).subarray(0, 8).toString(), `l${len}:xxxxxxx`.slice(0, 8));
+});
+
 test('encodeJson is compact, ordered, and turns bytes into text', () => {
   assert.equal(encodeJson({ result: 'pong' }).toString(), '{"result":"pong"}');
   assert.equal(encodeJson({ sdp: Buffer.from('v=0'), result: 'ok', calls: [] }).toString(), '{"sdp":"v=0","result":"ok","calls":[]}');
