@@ -139,13 +139,10 @@ async function measure(start: () => Promise<Target>, tools: { ngload: string; rt
   } finally { await t.stop(); }
 }
 
-/** A row with the relay's name and no figures yet (--ng-only: the NG rounds fill it in). */
-async function nameOnly(start: () => Promise<Target>): Promise<Figures> {
-  const t = await start();
-  const name = t.name;
-  await t.stop();
+/** A row with no figures yet (--ng-only: the NG rounds fill in the name and the NG figures). */
+function emptyRow(): Figures {
   return {
-    name, strictPps: 0, strictP50Us: 0, strictP99Us: 0, strictRelayCpu: 0, strictOtherCpu: 0, lossOnlyPps: 0,
+    name: '', strictPps: 0, strictP50Us: 0, strictP99Us: 0, strictRelayCpu: 0, strictOtherCpu: 0, lossOnlyPps: 0,
     ngCmdPerS: 0, ngP50Us: 0, ngP99Us: 0, ngRelayCpu: 0, ngOtherCpu: 0, ngRuns: [], rssIdleKb: 0, kbPerCall: 0, maxOtherCpu: 0,
     pingP50Us: 0, pingP99Us: 0, pingLoadPps: 0,
   };
@@ -162,6 +159,7 @@ async function ngRounds(starts: (() => Promise<Target>)[], rows: Figures[], nglo
   for (let r = 1; r <= rounds; r++) {
     for (let i = 0; i < starts.length; i++) {
       const t = await starts[i]!();
+      rows[i]!.name ||= t.name;
       try {
         // Steady state: the warm-up (not measured) lets a JIT runtime compile its hot code first, each
         // call thread its own; with 500 warm-up calls the measured window was mostly compilation.
@@ -340,7 +338,7 @@ async function main(): Promise<void> {
       ...threadModes.map((callThreads) => () => startRtprelay({ ...RTPRELAY, workers: 0, callThreads })),
       ...(withRtpengine ? [() => startRtpengine(RTPENGINE)] : []),
     ];
-    if (ngOnly) for (const start of starts) rows.push(await nameOnly(start));
+    if (ngOnly) for (let i = 0; i < starts.length; i++) rows.push(emptyRow());
     else for (const start of starts) rows.push(await measure(start, tools));
     log(`\n== NG offer+answer+delete, ${ngRoundCount} alternating rounds (median of each relay's rounds)`);
     await ngRounds(starts, rows, tools.ngload, ngRoundCount);
