@@ -90,3 +90,34 @@ test('a flood of sources resets the cache instead of growing it', async (t) => {
   assert.ok(c.size <= 10, `size ${c.size}`);
   assert.ok(c.get(ReplyCache.key('10.0.0.24:5060', Buffer.from('k1 d7:command4:pinge'))), 'the newest source is kept');
 });
+
+test('a cookie reused for a body that differs only past the hashed start is not answered from the cache', async (t) => {
+  const c = new ReplyCache();
+  t.after(() => c.close());
+  const head = 'k9 d7:command5:offer7:call-id40:' + 'c'.repeat(40);
+  const a = Buffer.from(`${head}3:sdp3:abce`), b = Buffer.from(`${head}3:sdp3:abde`);
+  assert.equal(a.length, b.length);
+  c.pending(ReplyCache.key('127.0.0.1:5000', a), Promise.resolve(Buffer.from('k9 first')));
+  await Promise.resolve(); await Promise.resolve();
+  assert.deepEqual(c.get(ReplyCache.key('127.0.0.1:5000', Buffer.from(a))), Buffer.from('k9 first'));
+  assert.equal(c.get(ReplyCache.key('127.0.0.1:5000', b)), undefined);
+});
+
+test('slabs of dropped generations are used again, and a late reply of a dropped one writes nothing', async (t) => {
+  const c = new ReplyCache(60_000, 1 << 30);
+  t.after(() => c.close());
+  let lateDone!: (b: Buffer) => void;
+  c.pending(keyOf(-1), new Promise<Buffer>((r) => { lateDone = r; }));
+  const reply = (i: number): Buffer => Buffer.alloc(200_000, i & 0xff);
+  for (let i = 0; i < 200; i++) {
+    if (i % 10 === 0) c.rotate();
+    c.pending(keyOf(i), Promise.resolve(reply(i)));
+    await Promise.resolve(); await Promise.resolve();
+  }
+  // 40 MB of replies in generations of ~2 MB: without reuse ~40 slabs, with it those of ~4 generations.
+  assert.ok(c.slabsMade <= 10, `slabs made ${c.slabsMade}`);
+  lateDone(Buffer.alloc(200_000, 0xee)); // its generation was dropped long ago; its slab is someone else's
+  await Promise.resolve(); await Promise.resolve();
+  assert.equal(c.get(keyOf(-1)), undefined);
+  for (let i = 190; i < 200; i++) assert.deepEqual(c.get(keyOf(i)), reply(i), `reply ${i}`);
+});
