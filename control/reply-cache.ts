@@ -33,10 +33,11 @@ const SLAB_BITS = 20, SLAB = 1 << SLAB_BITS;
 /** Requests and replies bigger than this get a buffer of their own instead of slab space. */
 const BIG = SLAB >> 2;
 // Entry layout in `ents`: the hash, the source's number, where the request is and its length,
-// where the reply is and its length (PENDING while the command runs, DEAD once it failed).
+// where the reply is and its length (PENDING while the command runs, DEAD once it failed), and 1
+// once a later request of the same source, hash and length replaced it in the index.
 // A place is slab * SLAB + offset, or -1 - index in `big`.
 const STRIDE = 8;
-const F_H = 0, F_SRC = 1, F_QLOC = 2, F_QLEN = 3, F_LOC = 4, F_LEN = 5;
+const F_H = 0, F_SRC = 1, F_QLOC = 2, F_QLEN = 3, F_LOC = 4, F_LEN = 5, F_GONE = 6;
 const PENDING = -1, DEAD = -2;
 
 /**
@@ -103,7 +104,12 @@ class Generation {
     return msg.compare(this.slabs[loc >>> SLAB_BITS]!, off, off + len) === 0;
   }
 
-  /** A new entry, pending; the request's bytes are copied in. */
+  /**
+   * A new entry, pending; the request's bytes are copied in. It takes the index slot of an entry
+   * with the same source, hash and length (the same cookie and start, another body: a client that
+   * reuses cookies, or one that means harm), so such requests never make a chain longer than one:
+   * a hash of the whole datagram would cost what the SHA-1 did.
+   */
   add(k: ReplyKey, src: number): number {
     if ((this.n + 1) * STRIDE > this.ents.length) {
       const bigger = new Int32Array(this.ents.length * 2);
@@ -115,8 +121,19 @@ class Generation {
     const b = e * STRIDE, ents = this.ents;
     ents[b + F_H] = k.h; ents[b + F_SRC] = src;
     ents[b + F_QLOC] = this.keep(k.msg); ents[b + F_QLEN] = k.msg.length;
-    ents[b + F_LOC] = 0; ents[b + F_LEN] = PENDING;
-    this.place(e);
+    ents[b + F_LOC] = 0; ents[b + F_LEN] = PENDING; ents[b + F_GONE] = 0;
+    const slots = this.slots, mask = slots.length - 1, h = k.h, len = k.msg.length;
+    for (let s = h & mask; ; s = (s + 1) & mask) {
+      const x = slots[s]! - 1;
+      if (x < 0) { slots[s] = e + 1; break; }
+      const xb = x * STRIDE;
+      if (ents[xb + F_H] === h && ents[xb + F_SRC] === src && ents[xb + F_QLEN] === len) {
+        if (ents[xb + F_LEN] !== DEAD) this.live--;
+        ents[xb + F_GONE] = 1;
+        slots[s] = e + 1;
+        break;
+      }
+    }
     this.live++;
     return e;
   }
@@ -146,7 +163,7 @@ class Generation {
 
   private rehash(cap: number): void {
     this.slots = new Int32Array(cap);
-    for (let e = 0; e < this.n; e++) this.place(e);
+    for (let e = 0; e < this.n; e++) if (this.ents[e * STRIDE + F_GONE] === 0) this.place(e);
   }
 
   /** The reply of entry `e` (pending: its promise). */
@@ -163,7 +180,7 @@ class Generation {
   settle(e: number, reply: Buffer): void {
     const b = e * STRIDE;
     this.pend[e] = undefined;
-    if (this.dropped) return;
+    if (this.dropped || this.ents[b + F_GONE] === 1) return;
     this.ents[b + F_LOC] = this.keep(reply);
     this.ents[b + F_LEN] = reply.length;
     this.bytes += STRIDE * 4;
@@ -172,8 +189,9 @@ class Generation {
   /** Entry `e`'s command failed: a retransmission runs it again. */
   kill(e: number): void {
     this.pend[e] = undefined;
-    this.ents[e * STRIDE + F_LEN] = DEAD;
-    this.live--;
+    const b = e * STRIDE;
+    this.ents[b + F_LEN] = DEAD;
+    if (this.ents[b + F_GONE] === 0) this.live--; // a replaced entry left the count then
   }
 }
 

@@ -121,3 +121,22 @@ test('slabs of dropped generations are used again, and a late reply of a dropped
   assert.equal(c.get(keyOf(-1)), undefined);
   for (let i = 190; i < 200; i++) assert.deepEqual(c.get(keyOf(i)), reply(i), `reply ${i}`);
 });
+
+test('requests alike in source, cookie, start and length but not body replace each other instead of piling up', async (t) => {
+  const c = new ReplyCache();
+  t.after(() => c.close());
+  const msg = (i: number): Buffer => Buffer.from(`k7 d7:command4:ping7:call-id40:${'c'.repeat(40)}4:note6:${String(i).padStart(6, '0')}e`);
+  const failing = Promise.reject(new Error('boom'));
+  c.pending(ReplyCache.key('127.0.0.1:5000', msg(-1).subarray(0)), failing); // a failed one first
+  await failing.catch(() => undefined);
+  for (let i = 0; i < 3000; i++) {
+    c.pending(ReplyCache.key('127.0.0.1:5000', msg(i)), Promise.resolve(Buffer.from(`r${i}`)));
+    await Promise.resolve(); await Promise.resolve();
+  }
+  // Each took the slot of the one before: one entry, and no chain of 3,000 to walk and compare.
+  assert.equal(c.size, 1);
+  assert.deepEqual(c.get(ReplyCache.key('127.0.0.1:5000', msg(2999))), Buffer.from('r2999'));
+  assert.equal(c.get(ReplyCache.key('127.0.0.1:5000', msg(5))), undefined, 'a replaced request runs again');
+  c.rotate();
+  assert.deepEqual(c.get(ReplyCache.key('127.0.0.1:5000', msg(2999))), Buffer.from('r2999'), 'and from the previous generation after a rotation');
+});
