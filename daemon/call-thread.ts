@@ -25,6 +25,7 @@ const log = createLogger(init.log).child({ thread: init.index });
 const clock = { nowMs: Date.now() };
 const tick = setInterval(() => { clock.nowMs = Date.now(); }, 250);
 const io = udpIo(init.socketIo);
+io.setParking?.(init.socketPark.ms, init.socketPark.maxOpen);
 const plane = new LocalMediaPlane(init.range, clock, init.addresses, { io });
 let cert: ThreadCert | null = null;
 const setCert = (c: ThreadCert): void => { cert = c; plane.setCertificate({ certPem: c.certPem, keyPem: c.keyPem }); };

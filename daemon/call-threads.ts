@@ -9,6 +9,7 @@ import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import type { Forwarder, RoutedReply } from '../control/ng-server.js';
 import { sliceRange } from '../media/worker-plane.js';
 import { ChurnMap } from '../media/churn-map.js';
+import type { SocketParking } from '../media/udp.js';
 import type { CallSnapshot, DeleteResult, RecordingDone, SessionConfig, TableTotals } from './session/call-table.js';
 import type { CallRecord, MediaTotals, PortUsage, SessionCore } from './session/core.js';
 import { SessionError, type SessionErrorCode } from './session/errors.js';
@@ -19,6 +20,7 @@ export interface CallThreadInit {
   range: { min: number; max: number };
   addresses: string[];
   socketIo: 'auto' | 'native' | 'dgram';
+  socketPark: SocketParking;
   /** The session configuration as plain data (the DTLS fingerprints come as `cert`). */
   session: Omit<SessionConfig, 'fingerprint'>;
   log: { level: string; stderr: boolean };
@@ -94,6 +96,8 @@ export interface CallThreadsOptions {
   count: number;
   addresses: readonly string[];
   socketIo: 'auto' | 'native' | 'dgram';
+  /** Each thread's parking of freed ports' sockets (media/udp.ts). */
+  socketPark: SocketParking;
   session: Omit<SessionConfig, 'fingerprint'>;
   log: { level: string; stderr: boolean };
   /** One line when a thread dies or is restarted (this class does not log). */
@@ -158,7 +162,7 @@ export class CallThreads implements SessionCore, Forwarder {
 
   private spawn(s: Slot): Promise<void> {
     const init: CallThreadInit = {
-      index: s.index, range: s.range, addresses: [...this.opts.addresses], socketIo: this.opts.socketIo,
+      index: s.index, range: s.range, addresses: [...this.opts.addresses], socketIo: this.opts.socketIo, socketPark: this.opts.socketPark,
       session: this.opts.session, log: this.opts.log, accepting: this.accepting, cert: this.cert, startedMs: this.startedMs,
       ng: this.ngSockets,
     };

@@ -4,7 +4,7 @@
 import dgram from 'node:dgram';
 import { execFileSync } from 'node:child_process';
 import { readFileSync, unlinkSync, writeFileSync } from 'node:fs';
-import { callCapacity, ConfigError, helpText, loadConfig, type Config } from './config/load.js';
+import { callCapacity, planeSocketBudget, ConfigError, helpText, loadConfig, type Config } from './config/load.js';
 import { createLogger } from './log.js';
 import { CallTable } from './session/call-table.js';
 import { LocalCore, type SessionCore } from './session/core.js';
@@ -63,13 +63,15 @@ async function main(): Promise<void> {
   try { io = udpIo(cfg.socketIo); } catch (e) { clearInterval(tick); return fail(`--socket-io ${cfg.socketIo}: ${(e as Error).message}`, e); }
   // Workers load the same layer in their own threads: the main thread's choice tells which one it is.
   log.info({ socketIo: io.kind }, io.kind === 'native' ? 'media sockets: native batched I/O' : 'media sockets: node:dgram');
+  // Each media plane keeps freed ports' sockets bound a while (media/udp.ts, SocketPark).
+  const socketPark = { ms: cfg.socketParkS * 1000, maxOpen: planeSocketBudget(cfg, addresses.length, files) };
   // The session core: in this thread (media in workers or here), or spread over call threads.
   let plane: MediaPlane | null = null;
   let threads: CallThreads | null = null;
   if (cfg.callThreads > 0) {
     try {
       threads = await CallThreads.start({
-        range: cfg.ports, count: cfg.callThreads, addresses, socketIo: cfg.socketIo, log: cfg.log,
+        range: cfg.ports, count: cfg.callThreads, addresses, socketIo: cfg.socketIo, socketPark, log: cfg.log,
         session: { interfaces: cfg.interfaces, timeouts: cfg.timeouts, maxSessions: threadShare(cfg.maxSessions, cfg.callThreads), sipSource: cfg.sipSource, recording: cfg.recording },
         onNotice: (msg, fields) => (msg === 'call thread restarted' ? log.info(fields, msg) : log.error(fields, msg)),
       });
@@ -82,7 +84,7 @@ async function main(): Promise<void> {
   } else if (cfg.mediaWorkers > 0) {
     try {
       const wp = await WorkerMediaPlane.start(cfg.ports, cfg.mediaWorkers, addresses, {
-        socketIo: cfg.socketIo,
+        socketIo: cfg.socketIo, socketPark,
         onNotice: (msg, fields) => (msg === 'media worker restarted' ? log.info(fields, msg) : log.error(fields, msg)),
       });
       if (cfg.testHooks) process.on('SIGUSR2', () => wp.crashWorker(0));
@@ -93,6 +95,7 @@ async function main(): Promise<void> {
       return fail(`cannot start media workers: ${(e as Error).message}`, e);
     }
   } else {
+    io.setParking?.(socketPark.ms, socketPark.maxOpen);
     plane = new LocalMediaPlane(cfg.ports, clock, addresses, { io });
   }
   // DTLS certificate (WebRTC): made in the background, so NG is served at once; until it exists

@@ -28,6 +28,12 @@ export interface UdpSocket {
   localPort(): number;
 }
 
+/** Parking of freed ports' sockets (UdpIo.setParking): how long, and the thread's socket budget. */
+export interface SocketParking {
+  ms: number;
+  maxOpen: number;
+}
+
 export interface BindOptions {
   /** SO_RCVBUF in bytes. */
   recvBufferSize?: number;
@@ -48,6 +54,14 @@ export interface UdpIo {
   readonly ngRouting?: NgRouting;
   /** Datagrams queued with sendSoon on this thread that the kernel refused (native only). */
   sendSoonFailures?(): number;
+  /**
+   * Native only: from now on a closed socket stays bound ("parked") up to `ms` for a bind of the
+   * same address and port to take (SocketPark says why); `maxOpen` bounds this thread's open and
+   * parked sockets together (past it a closed socket is closed at once). ms 0: close at once.
+   */
+  setParking?(ms: number, maxOpen: number): void;
+  /** Sockets parked now, binds that took a parked socket, and datagrams parked sockets dropped. */
+  parking?(): { parked: number; reused: number; drops: number };
 }
 
 /**
@@ -66,6 +80,62 @@ export interface NgRouting {
   serve(index: number): boolean;
   /** Commands handed to call threads so far, and those dropped because a thread's queue was full. */
   stats(): { routed: number; dropped: number };
+}
+
+// ---- parking -------------------------------------------------------------------------------
+
+/**
+ * Closed sockets kept bound for a while, by address and port, oldest first. Under load the ports
+ * of ended calls come round again within seconds (the port pool hands out the one freed longest
+ * ago), and closing a socket only to create and bind the same one later was the native layer's
+ * socket thread's whole work: ~11 us a call's command, a fifth of the second core at ngload's
+ * rate. A port whose socket is parked is free as far as the port pool is concerned; the socket
+ * goes when a bind takes it, when it has been parked `ms`, or to make room (the thread's budget of
+ * descriptors, or a bind that met the open-file limit). Plain policy, with the time passed in:
+ * the caller owns the clock.
+ */
+export class SocketPark<T> {
+  /** Map iteration is insertion order: the first entry was parked longest ago. */
+  private readonly byKey = new Map<string, { item: T; at: number }>();
+
+  constructor(readonly ms: number) {}
+
+  get size(): number { return this.byKey.size; }
+
+  /** Parks `item` under `key`; one parked under the same key before goes to `out` (to be closed). */
+  park(key: string, item: T, now: number, out: T[]): void {
+    const old = this.byKey.get(key);
+    if (old !== undefined) { this.byKey.delete(key); out.push(old.item); }
+    this.byKey.set(key, { item, at: now });
+  }
+
+  /** The item parked under `key`, no longer parked; undefined when there is none. */
+  take(key: string): T | undefined {
+    const e = this.byKey.get(key);
+    if (e === undefined) return undefined;
+    this.byKey.delete(key);
+    return e.item;
+  }
+
+  has(key: string): boolean { return this.byKey.has(key); }
+
+  /** Moves the items parked `ms` or longer before `now` to `out`. */
+  expire(now: number, out: T[]): void {
+    for (const [key, e] of this.byKey) {
+      if (now - e.at < this.ms) break;
+      this.byKey.delete(key);
+      out.push(e.item);
+    }
+  }
+
+  /** Moves the `n` oldest items to `out` (all of them for n >= size). */
+  evict(n: number, out: T[]): void {
+    for (const [key, e] of this.byKey) {
+      if (n-- <= 0) break;
+      this.byKey.delete(key);
+      out.push(e.item);
+    }
+  }
 }
 
 // ---- dgram ---------------------------------------------------------------------------------
@@ -117,6 +187,8 @@ interface Addon {
   prebind(family: number, address: string, port: number, rcvbuf?: number): number;
   localPort(fd: number): number;
   close(fd: number): number;
+  park(fd: number): number;
+  unpark(fd: number): number;
   send4(fd: number, buf: Buffer, port: number, address: number): number;
   send6(fd: number, buf: Buffer, port: number, address: string): number;
   ngRoute(fd: number, threads: number): number;
@@ -141,7 +213,7 @@ const SLOT_BYTES = 65536;
 const BATCH = 64;
 const META_INTS = 8;
 
-const ENOBUFS = 105, EINVAL = 22;
+const ENOBUFS = 105, EINVAL = 22, EMFILE = 24, ENFILE = 23;
 const ERRNO: Record<number, string> = { 98: 'EADDRINUSE', 13: 'EACCES', 99: 'EADDRNOTAVAIL', 24: 'EMFILE', 23: 'ENFILE', 22: 'EINVAL', 105: 'ENOBUFS' };
 
 function errnoError(neg: number, what: string): NodeJS.ErrnoException {
@@ -202,6 +274,8 @@ class NativeSocket implements UdpSocket {
     readonly onError: () => void,
     /** A routed NG socket of another thread (NgRouting.adopt): sent on under the addon's check, never closed here. */
     readonly adopted = false,
+    /** Its parking key (NativeIo.key), '' where it may not be parked. */
+    readonly key = '',
   ) {}
 
   send(buf: Buffer, port: number, address: string): void {
@@ -243,8 +317,17 @@ class NativeIo implements UdpIo {
   readonly borrowedBuffers = true;
   private readonly arena: Buffer;
   private readonly meta: Int32Array;
-  /** Open sockets by descriptor. */
+  /** Open sockets by descriptor (parked ones too: their datagrams are dropped). */
   private readonly byFd: (NativeSocket | undefined)[] = [];
+  /** Sockets bound by this io and not closed or parked. */
+  private open = 0;
+  private park: SocketPark<NativeSocket> | null = null;
+  private maxOpen = Infinity;
+  private parkTimer: NodeJS.Timeout | null = null;
+  private reused = 0;
+  /** Datagrams that reached parked sockets (dropped). */
+  private parkedDrops = 0;
+  private readonly dropParked = (): void => { this.parkedDrops++; };
 
   constructor(readonly addon: Addon) {
     this.arena = Buffer.allocUnsafeSlow(SLOT_BYTES * BATCH);
@@ -253,17 +336,65 @@ class NativeIo implements UdpIo {
     if (max > BATCH) throw new Error('udp addon batch larger than the arena');
   }
 
+  /** A socket's parking key: what it was bound with. Port 0 (the kernel's choice) is never parked. */
+  private static key(address: string, port: number, rcvbuf: number): string {
+    return port === 0 ? '' : `${port} ${rcvbuf} ${address}`;
+  }
+
   bind(address: string, port: number, onPacket: PacketHandler, onError: () => void, opts?: BindOptions): Promise<UdpSocket> {
-    const v6 = isIP(address) === 6;
-    const fd = this.addon.open(v6 ? 6 : 4, address, port, opts?.recvBufferSize ?? 0);
-    if (fd < 0) return Promise.reject(errnoError(fd, `bind ${address}:${port}`));
-    const s = new NativeSocket(this, fd, v6, onPacket, onError);
+    const v6 = isIP(address) === 6, rcvbuf = opts?.recvBufferSize ?? 0, key = NativeIo.key(address, port, rcvbuf);
+    const parked = this.park !== null && key !== '' ? this.park.take(key) : undefined;
+    let fd: number;
+    if (parked !== undefined) {
+      fd = parked.fd;
+      this.addon.unpark(fd);
+      this.reused++;
+    } else {
+      fd = this.addon.open(v6 ? 6 : 4, address, port, rcvbuf);
+      if ((fd === -EMFILE || fd === -ENFILE) && this.park !== null && this.park.size > 0) {
+        // The parked sockets hold descriptors a call needs: they go first (the addon's open
+        // waits for their closes).
+        this.closeParked((p, out) => p.evict(p.size, out));
+        fd = this.addon.open(v6 ? 6 : 4, address, port, rcvbuf);
+      }
+      if (fd < 0) return Promise.reject(errnoError(fd, `bind ${address}:${port}`));
+    }
+    this.open++;
+    const s = new NativeSocket(this, fd, v6, onPacket, onError, false, key);
     this.byFd[fd] = s;
     return Promise.resolve(s);
   }
 
   prebind(address: string, port: number): void {
+    // A parked socket is as good as one bound ahead (and a bind ahead would find the port taken).
+    if (this.park !== null && this.park.has(NativeIo.key(address, port, 0))) return;
     this.addon.prebind(isIP(address) === 6 ? 6 : 4, address, port, 0);
+  }
+
+  setParking(ms: number, maxOpen: number): void {
+    this.closeParked((p, out) => p.evict(p.size, out));
+    this.park = ms > 0 && maxOpen > 0 ? new SocketPark<NativeSocket>(ms) : null;
+    this.maxOpen = maxOpen;
+  }
+
+  parking(): { parked: number; reused: number; drops: number } {
+    return { parked: this.park?.size ?? 0, reused: this.reused, drops: this.parkedDrops };
+  }
+
+  /** Closes the parked sockets `pick` moves to its `out`. */
+  private closeParked(pick: (p: SocketPark<NativeSocket>, out: NativeSocket[]) => void): void {
+    if (this.park === null || this.park.size === 0) return;
+    const out: NativeSocket[] = [];
+    pick(this.park, out);
+    this.closeAll(out);
+    if (this.park.size === 0 && this.parkTimer !== null) { clearInterval(this.parkTimer); this.parkTimer = null; }
+  }
+
+  private closeAll(parked: NativeSocket[]): void {
+    for (const s of parked) {
+      if (this.byFd[s.fd] === s) this.byFd[s.fd] = undefined;
+      this.addon.close(s.fd);
+    }
   }
 
   /** Datagrams queued by sendSoon on this thread that the kernel refused (dropped). */
@@ -271,7 +402,25 @@ class NativeIo implements UdpIo {
 
   release(s: NativeSocket): void {
     if (this.byFd[s.fd] === s) this.byFd[s.fd] = undefined;
-    if (!s.adopted) this.addon.close(s.fd);
+    if (s.adopted) return;
+    this.open--;
+    const park = this.park;
+    if (park !== null && s.key !== '' && this.open + park.size < this.maxOpen && this.addon.park(s.fd) === 0) {
+      // A placeholder holds the descriptor: whoever kept `s` can neither send on it nor close it again.
+      const p = new NativeSocket(this, s.fd, s.v6, this.dropParked, this.dropParked, false, s.key);
+      p.closed = true;
+      this.byFd[s.fd] = p;
+      const out: NativeSocket[] = [];
+      park.park(s.key, p, performance.now(), out);
+      this.closeAll(out);
+      if (this.parkTimer === null) {
+        // Parked sockets past their time close within a second, calls or no calls.
+        this.parkTimer = setInterval(() => this.closeParked((q, o) => q.expire(performance.now(), o)), Math.min(1000, park.ms));
+        this.parkTimer.unref();
+      }
+      return;
+    }
+    this.addon.close(s.fd);
   }
 
   readonly ngRouting: NgRouting = {

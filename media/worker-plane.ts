@@ -10,6 +10,7 @@ import {
 import { readQuality } from './quality.js';
 import { ChurnMap } from './churn-map.js';
 import { TapeRing } from './tape-ring.js';
+import type { SocketParking } from './udp.js';
 import { C_BYTES, C_DROPPED, C_ERRORS, C_LAST_MS, C_PACKETS, C_SSRC, SLOT_FIELDS } from './counters.js';
 import {
   readFromWorker, writeToWorker, type FromWorker, type PortsSnapshot, type SecurityState, type SlotRef, type Tape, type ToWorker, type WorkerInit,
@@ -97,6 +98,8 @@ export interface WorkerPlaneOptions {
   onNotice?: (msg: string, fields: Record<string, unknown>) => void;
   /** Socket layer of the workers (media/udp.ts). */
   socketIo?: 'auto' | 'native' | 'dgram';
+  /** Each worker's parking of freed ports' sockets (media/udp.ts; default: none). */
+  socketPark?: SocketParking;
   /** Longest a tape waits in a worker's ring before the worker is woken to read it (default WAKE_MS). */
   wakeMs?: number;
 }
@@ -154,6 +157,7 @@ export class WorkerMediaPlane implements MediaPlane {
       index: w.index, count: this.workers.length, range: w.range, addresses: [...this.addresses],
       idStart: w.index + 1 + this.workers.length * GENERATION_SPAN * w.generation,
       socketIo: this.opts.socketIo ?? 'auto',
+      socketPark: this.opts.socketPark ?? { ms: 0, maxOpen: 0 },
     };
     const { port1, port2 } = new MessageChannel();
     const ring = TapeRing.create();

@@ -1,5 +1,6 @@
 // Messages between WorkerMediaPlane (main thread) and a media worker: plain, structured-cloneable,
 // and how they travel (a tape, below). Imports nothing of ours but media/plane.ts types.
+import type { SocketParking } from './udp.js';
 import type { Endpoint, OpenedPair, PlaneEvent, RecordedFile, RecordingRequest, RecordingStream, SocketId, SocketPlan } from './plane.js';
 
 export interface WorkerInit {
@@ -11,6 +12,8 @@ export interface WorkerInit {
   addresses: string[];
   /** Socket layer (media/udp.ts). */
   socketIo: 'auto' | 'native' | 'dgram';
+  /** Parking of freed ports' sockets (media/udp.ts). */
+  socketPark: SocketParking;
 }
 
 export interface PortsSnapshot { address: string; free: number; total: number }

@@ -29,7 +29,9 @@ const clock = { nowMs: Date.now() };
 const tick = setInterval(() => { clock.nowMs = Date.now(); }, 250);
 const counters = new CounterSlots(true, (index, buffer) => post({ type: 'chunk', index, buffer: buffer as SharedArrayBuffer }));
 // Ids index + 1, index + 1 + count, …: the main thread finds a socket's worker from its id alone.
-const plane = new LocalMediaPlane(init.range, clock, init.addresses, { idStart: init.idStart, idStep: init.count, counters, io: readingRingFirst(udpIo(init.socketIo)) });
+const io = udpIo(init.socketIo);
+io.setParking?.(init.socketPark.ms, init.socketPark.maxOpen);
+const plane = new LocalMediaPlane(init.range, clock, init.addresses, { idStart: init.idStart, idStep: init.count, counters, io: readingRingFirst(io) });
 // Sockets whose remote the worker learned or confirmed (or ICE chose): the main thread may have
 // had an event about them that an install since overrides, so installs answer with their state.
 // A ChurnMap: every call's sockets come and go through it (churn-map.ts says why not a Set).
@@ -73,6 +75,7 @@ function readingRingFirst(io: UdpIo): UdpIo {
     kind: io.kind, borrowedBuffers: io.borrowedBuffers,
     bind: (address, p, onPacket, onError, opts) => io.bind(address, p, guard(onPacket), onError, opts),
     ...(io.prebind ? { prebind: io.prebind.bind(io) } : {}),
+    ...(io.parking ? { parking: io.parking.bind(io) } : {}),
   };
 }
 

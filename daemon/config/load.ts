@@ -32,6 +32,8 @@ export interface Config {
   readonly callThreads: number;
   /** Media socket layer (media/udp.ts). */
   readonly socketIo: 'auto' | 'native' | 'dgram';
+  /** Seconds a freed port's socket stays bound for reuse (media/udp.ts, SocketPark); 0: closed at once. */
+  readonly socketParkS: number;
   /** RTPRELAY_TEST_HOOKS=1: SIGUSR2 crashes media worker 0 (integration tests only). */
   readonly testHooks: boolean;
   readonly timeouts: {
@@ -281,6 +283,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pro
     mediaWorkers: get('media-workers') === 'auto' ? autoWorkers() : int('media-workers', get('media-workers')!, 0, 64),
     callThreads: get('call-threads') === 'auto' ? Math.max(1, Math.min(64, os.availableParallelism())) : int('call-threads', get('call-threads')!, 0, 64),
     socketIo,
+    socketParkS: seconds('socket-park'),
     testHooks: env.RTPRELAY_TEST_HOOKS === '1',
     timeouts: {
       timeoutS: seconds('timeout'), silentTimeoutS: seconds('silent-timeout'), finalTimeoutS: seconds('final-timeout'),
@@ -343,6 +346,18 @@ export function helpText(): string {
   }
   lines.push('', 'Also accepted and ignored, for rtpengine compatibility: --table, kernel, recording, redis … options.');
   return lines.join('\n');
+}
+
+/**
+ * How many sockets (open and parked) each media plane may hold so that parked sockets never take
+ * the descriptors the daemon keeps for itself (callCapacity's reserve); Infinity when the open-file
+ * limit is unknown. A bind that meets the limit anyway closes its thread's parked sockets first.
+ */
+export function planeSocketBudget(cfg: Pick<Config, 'ports' | 'mediaWorkers' | 'callThreads'>, addressCount: number, fileLimit: number | null): number {
+  const { byFiles } = callCapacity(cfg, addressCount, fileLimit);
+  if (byFiles === Infinity) return Infinity;
+  const planes = cfg.callThreads > 0 ? cfg.callThreads : Math.max(1, cfg.mediaWorkers);
+  return Math.floor((byFiles * 4) / planes);
 }
 
 /** Sockets each media plane (the main thread, a media worker or a call thread) keeps bound ahead, per address. */

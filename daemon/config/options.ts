@@ -40,6 +40,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'media-workers', type: 'string', default: 'auto', help: 'media worker threads, each with its own share of the port range and its own sockets (0: relay in the main thread; auto: one per core but one, at least one)' },
   { key: 'call-threads', type: 'string', default: '0', help: 'call threads, each holding the calls whose call-id hashes to it, with their media sockets on its own share of the port range, and answering their NG commands (0: calls in the main thread, media in --media-workers; auto: one per core); the main thread routes NG and answers ping, list, statistics' },
   { key: 'socket-io', type: 'string', default: 'auto', help: 'media socket layer: native (batched recvmmsg/sendto addon), dgram (node:dgram), auto (native when built)' },
+  { key: 'socket-park', type: 'seconds', default: 30, help: "keep a freed media port's socket bound this long, so a call given the port again uses it instead of binding a new one (native socket layer; within the open-file limit; 0: close at once)" },
   { key: 'state-dir', type: 'string', default: './state', help: 'directory for local state' },
   // Operations (rtprelay's own): database, instance identity, admin HTTP, shutdown.
   { key: 'db-url', type: 'string', help: 'database: sqlite:PATH, postgres://…, mysql://…, or none (default: sqlite under --state-dir)' },

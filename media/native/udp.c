@@ -540,8 +540,10 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
   engine_t *e = a.e;
   int fd = e->bg_started ? take_prebound(e, a.family, &a.ss, a.rcvbuf) : -1;
   if (fd < 0) fd = make_socket(e->epfd, a.family, &a.ss, a.sl, a.rcvbuf);
-  if (fd == -EADDRINUSE && e->bg_started) {
-    // Perhaps a socket of ours on its way to being closed: wait for the closes queued so far.
+  if ((fd == -EADDRINUSE || fd == -EMFILE || fd == -ENFILE) && e->bg_started) {
+    // Perhaps a socket of ours on its way to being closed (the port, or a descriptor the limit
+    // lets us have: parked sockets closed to make room, see park below): wait for the closes
+    // queued so far.
     pthread_mutex_lock(&e->mu);
     int pending = e->close_n + e->closes_busy;
     pthread_cond_signal(&e->work);
@@ -565,6 +567,7 @@ static napi_value js_close(napi_env env, napi_callback_info info) {
   int32_t fd;
   CHECK(napi_get_value_int32(env, argv[0], &fd));
   if (e == NULL || fd < 0 || fd >= e->owned_cap || !e->owned[fd]) return num(env, -EBADF);
+  if (e->owned[fd] == 2) e->open_count++; // parked: not counted as open (park), uncounted below
   // No call thread sends on it any more (ng-route.c), before the number can be reused.
   if (e->ng_router) ng_forget_fd(fd);
   owned_set(e, fd, 0);
@@ -579,6 +582,49 @@ static napi_value js_close(napi_env env, napi_callback_info info) {
     close(fd);
   }
   return num(env, 0);
+}
+
+// ---- Parked sockets --------------------------------------------------------------------------
+// media/udp.ts keeps the socket of a port an ended call released bound for a while ("parked"), so
+// a call given that port again takes it without socket(), bind() and close(): under load that was
+// the socket thread's whole work, about a core's fifth at ngload's rate. A parked socket stays in
+// the epoll set (its stray datagrams are read and dropped in JavaScript) but does not keep the
+// event loop alive.
+
+// park(fd): 0, or -EBADF when fd is not an open socket of this thread.
+static napi_value js_park(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  engine_t *e = engine_of(env);
+  int32_t fd;
+  CHECK(napi_get_value_int32(env, argv[0], &fd));
+  if (e == NULL || fd < 0 || fd >= e->owned_cap || e->owned[fd] != 1) return num(env, -EBADF);
+  e->owned[fd] = 2;
+  e->open_count--;
+  update_ref(e);
+  return num(env, 0);
+}
+
+// unpark(fd): the datagrams that waited in its receive queue, now discarded (the next call must
+// not hear the last one's stragglers), or -EBADF when fd is not parked.
+static napi_value js_unpark(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  engine_t *e = engine_of(env);
+  int32_t fd;
+  CHECK(napi_get_value_int32(env, argv[0], &fd));
+  if (e == NULL || fd < 0 || fd >= e->owned_cap || e->owned[fd] != 2) return num(env, -EBADF);
+  e->owned[fd] = 1;
+  e->open_count++;
+  update_ref(e);
+  // Bounded: a receive queue holds at most a few thousand datagrams; a flood that outpaces this
+  // leaves the rest to the relay's source checks, as for any open port.
+  int n = 0;
+  char b[1];
+  while (n < 65536 && recv(fd, b, sizeof b, MSG_DONTWAIT | MSG_TRUNC) >= 0) n++;
+  return num(env, n);
 }
 
 // localPort(fd): the bound port (port 0 asks the kernel for one), or -errno
@@ -751,6 +797,8 @@ NAPI_MODULE_INIT() {
       {"open", NULL, js_open, NULL, NULL, NULL, napi_default, NULL},
       {"close", NULL, js_close, NULL, NULL, NULL, napi_default, NULL},
       {"prebind", NULL, js_prebind, NULL, NULL, NULL, napi_default, NULL},
+      {"park", NULL, js_park, NULL, NULL, NULL, napi_default, NULL},
+      {"unpark", NULL, js_unpark, NULL, NULL, NULL, napi_default, NULL},
       {"localPort", NULL, js_local_port, NULL, NULL, NULL, napi_default, NULL},
       {"send4", NULL, js_send4, NULL, NULL, NULL, napi_default, NULL},
       {"send6", NULL, js_send6, NULL, NULL, NULL, napi_default, NULL},
