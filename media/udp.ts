@@ -58,8 +58,11 @@ export interface UdpIo {
    * Native only: from now on a closed socket stays bound ("parked") up to `ms` for a bind of the
    * same address and port to take (SocketPark says why); `maxOpen` bounds this thread's open and
    * parked sockets together (past it a closed socket is closed at once). ms 0: close at once.
+   * `now` (milliseconds, default performance.now) is the clock parking times are read from.
    */
-  setParking?(ms: number, maxOpen: number): void;
+  setParking?(ms: number, maxOpen: number, now?: () => number): void;
+  /** Closes the sockets parked for `ms` or longer (a timer does it each second while any are parked). */
+  expireParked?(): void;
   /** Sockets parked now, binds that took a parked socket, and datagrams parked sockets dropped. */
   parking?(): { parked: number; reused: number; drops: number };
 }
@@ -324,6 +327,7 @@ class NativeIo implements UdpIo {
   private park: SocketPark<NativeSocket> | null = null;
   private maxOpen = Infinity;
   private parkTimer: NodeJS.Timeout | null = null;
+  private parkNow: () => number = () => performance.now();
   private reused = 0;
   /** Datagrams that reached parked sockets (dropped). */
   private parkedDrops = 0;
@@ -371,10 +375,15 @@ class NativeIo implements UdpIo {
     this.addon.prebind(isIP(address) === 6 ? 6 : 4, address, port, 0);
   }
 
-  setParking(ms: number, maxOpen: number): void {
+  setParking(ms: number, maxOpen: number, now: () => number = () => performance.now()): void {
     this.closeParked((p, out) => p.evict(p.size, out));
     this.park = ms > 0 && maxOpen > 0 ? new SocketPark<NativeSocket>(ms) : null;
     this.maxOpen = maxOpen;
+    this.parkNow = now;
+  }
+
+  expireParked(): void {
+    this.closeParked((p, out) => p.expire(this.parkNow(), out));
   }
 
   parking(): { parked: number; reused: number; drops: number } {
@@ -411,11 +420,11 @@ class NativeIo implements UdpIo {
       p.closed = true;
       this.byFd[s.fd] = p;
       const out: NativeSocket[] = [];
-      park.park(s.key, p, performance.now(), out);
+      park.park(s.key, p, this.parkNow(), out);
       this.closeAll(out);
       if (this.parkTimer === null) {
         // Parked sockets past their time close within a second, calls or no calls.
-        this.parkTimer = setInterval(() => this.closeParked((q, o) => q.expire(performance.now(), o)), Math.min(1000, park.ms));
+        this.parkTimer = setInterval(() => this.expireParked(), Math.min(1000, park.ms));
         this.parkTimer.unref();
       }
       return;

@@ -3,10 +3,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
+import { execFileSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { dgramIo, ipv4ToInt, udpIo, type UdpIo, type UdpSocket } from '../../../media/udp.js';
 import { srtpCryptoKind } from '../../../media/srtp/native.js';
 import { boundUdpPorts, freeUdpPort, until } from '../../support/net.js';
+import { portRange } from '../../support/daemon.js';
 
 test('ipv4ToInt parses dotted quads and refuses anything else', () => {
   assert.equal(ipv4ToInt('127.0.0.1'), 0x7f000001);
@@ -213,3 +215,107 @@ async function localPortOf(io: UdpIo, s: UdpSocket, address: string, p: dgram.So
   await until(() => got.length >= 1, `${io.kind} first datagram`);
   return port;
 }
+
+// ---- parking (SocketPark in media/udp.ts) -----------------------------------------------------
+
+test('native parking: a closed socket keeps its port; a bind of that port takes it with the datagrams that reached it meanwhile dropped; past its time it closes', async (t) => {
+  const io = udpIo('native');
+  let now = 0;
+  io.setParking!(1000, Infinity, () => now);
+  t.after(() => io.setParking!(0, 0));
+  const port = await freeUdpPort();
+  const old: Got[] = [], errors = { n: 0 };
+  const a = await open(io, '127.0.0.1', port, old, errors);
+  const before = io.parking!();
+  await a.close();
+  assert.equal(io.parking!().parked, before.parked + 1);
+  assert.equal(await bindDgram(port).then((s) => { s?.close(); return s !== null; }), false, 'the port stays ours while parked');
+  // A datagram read while parked is dropped (not handed to the closed socket's handler)...
+  const p = await peer('udp4', '127.0.0.1');
+  t.after(() => p.close());
+  p.send(Buffer.from('read while parked'), port, '127.0.0.1');
+  await until(() => io.parking!().drops > before.drops, 'the parked socket drops it');
+  // ...and one still queued when the port is bound again is drained: sent synchronously from a
+  // native socket and bound in the same turn, before the event loop can read it.
+  const sender = await open(io, '127.0.0.1', 0, [], { n: 0 });
+  t.after(() => sender.close());
+  sender.send(Buffer.from('queued while parked'), port, '127.0.0.1');
+  const got: Got[] = [];
+  const b = await open(io, '127.0.0.1', port, got, errors);
+  t.after(() => b.close());
+  assert.equal(io.parking!().reused, before.reused + 1, 'the bind took the parked socket');
+  p.send(Buffer.from('for the new owner'), port, '127.0.0.1');
+  await until(() => got.length === 1, 'the new owner\'s datagram');
+  assert.deepEqual(got.map((g) => g.data.toString()), ['for the new owner']);
+  assert.deepEqual(old, [], 'the first owner heard nothing after its close');
+  // The closed first owner can neither send on the descriptor nor close it under the new owner.
+  await a.close();
+  p.send(Buffer.from('still the new owner\'s'), port, '127.0.0.1');
+  await until(() => got.length === 2, 'the second datagram');
+  // Parked again: kept until `ms` have passed on the injected clock, then closed.
+  await b.close();
+  now = 999;
+  io.expireParked!();
+  assert.equal(boundUdpPorts(port, port).length, 1, 'kept 999 ms');
+  now = 1000;
+  io.expireParked!();
+  await until(() => boundUdpPorts(port, port).length === 0, 'closed once parked 1000 ms');
+  assert.equal(errors.n, 0);
+});
+
+test('native parking: open and parked sockets stay within maxOpen (a close past it closes); setParking(0) closes the parked; port 0 is never parked', async (t) => {
+  const io = udpIo('native');
+  io.setParking!(60_000, 2, () => 0);
+  t.after(() => io.setParking!(0, 0));
+  const ports = [await freeUdpPort(), await freeUdpPort(), await freeUdpPort()];
+  const [a, b, c] = [await open(io, '127.0.0.1', ports[0]!, [], { n: 0 }), await open(io, '127.0.0.1', ports[1]!, [], { n: 0 }), await open(io, '127.0.0.1', ports[2]!, [], { n: 0 })];
+  t.after(async () => { for (const s of [a, b, c]) await s.close(); });
+  const k = await open(io, '127.0.0.1', 0, [], { n: 0 });
+  await k.close();
+  assert.equal(io.parking!().parked, 0, 'a port the kernel chose is closed');
+  await a.close(); // 2 open + 0 parked: no room
+  assert.equal(io.parking!().parked, 0);
+  await b.close(); // 1 open + 0 parked < 2: parked
+  assert.equal(io.parking!().parked, 1);
+  await c.close(); // 0 open + 1 parked < 2: parked
+  assert.equal(io.parking!().parked, 2);
+  await until(() => boundUdpPorts(ports[0]!, ports[0]!).length === 0, 'the socket closed past the budget frees its port');
+  assert.equal(boundUdpPorts(ports[1]!, ports[1]!).length + boundUdpPorts(ports[2]!, ports[2]!).length, 2);
+  io.setParking!(0, 0);
+  assert.equal(io.parking!().parked, 0);
+  await until(() => boundUdpPorts(ports[1]!, ports[1]!).length + boundUdpPorts(ports[2]!, ports[2]!).length === 0, 'parked sockets closed');
+});
+
+test('native parking: at the open-file limit, parked sockets give way to new binds (a child process under prlimit)', async () => {
+  const udp = new URL('../../../media/udp.js', import.meta.url).href;
+  const range = portRange(400);
+  const min = Number(range[0]!.split('=')[1]);
+  const script = `
+    import { udpIo } from ${JSON.stringify(udp)};
+    const io = udpIo('native');
+    io.setParking(60000, Infinity);
+    const bindOn = async (port) => { try { return await io.bind('127.0.0.1', port, () => {}, () => {}); } catch (e) { return e.code; } };
+    const first = [];
+    let stop = null;
+    for (let i = 0; i < 200 && stop === null; i++) {
+      const r = await bindOn(${min} + i);
+      if (typeof r === 'string') { if (r !== 'EADDRINUSE') stop = r; } else first.push(r);
+    }
+    for (const s of first) await s.close();
+    const parked = io.parking().parked;
+    let again = 0, failed = null;
+    for (let i = 200; i < 400 && again < first.length && failed === null; i++) {
+      const r = await bindOn(${min} + i);
+      if (typeof r === 'string') { if (r !== 'EADDRINUSE') failed = r; } else again++;
+    }
+    console.log(JSON.stringify({ stop, first: first.length, parked, again, failed, parkedAfter: io.parking().parked }));
+    process.exit(0);`;
+  const out = execFileSync('prlimit', ['--nofile=64:64', '--', process.execPath, '--input-type=module', '-e', script], { encoding: 'utf8', timeout: 30_000 });
+  const r = JSON.parse(out.trim().split('\n').at(-1)!);
+  assert.equal(r.stop, 'EMFILE', 'the first binds ran into the limit');
+  assert.ok(r.first > 10, `${r.first} sockets before the limit`);
+  assert.equal(r.parked, r.first, 'all of them parked when closed');
+  assert.equal(r.failed, null, 'no bind failed for the parked sockets\' descriptors');
+  assert.equal(r.again, r.first, 'as many new sockets on other ports');
+  assert.equal(r.parkedAfter, 0);
+});
