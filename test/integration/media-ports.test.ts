@@ -2,7 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
 import { portRange, startDaemon, type Daemon } from '../support/daemon.js';
-import { mediaPort, sdp } from '../support/media.js';
+import { mediaPort, relaysBothWays, rtp, sdp, twoPartyCall, udpPeer } from '../support/media.js';
+import { udpInodes } from '../support/net.js';
 
 function offer(d: Daemon, callId: string) {
   return d.ng.cmd({ command: 'offer', 'call-id': callId, 'from-tag': 'A', sdp: sdp({ port: 4000 }) });
@@ -77,3 +78,36 @@ test('ports of a deleted call return only after delete-delay', async (t) => {
   assert.equal(free, 10, 'ports back within about two seconds');
   assert.equal((await d.ng.cmd({ command: 'query', 'call-id': 'dd' })).result, 'error');
 });
+
+for (const mode of [[], ['--media-workers=0']]) {
+  test(`${mode.length ? 'in-process' : 'media worker'}: the next call given a deleted call's ports uses its sockets again (--socket-park), strays that reached them meanwhile go nowhere; --socket-park=0 binds new ones`, async (t) => {
+    for (const park of [null, '0']) {
+      // Two pairs: one call takes them all, so the next call gets the same ports.
+      const range = portRange(4);
+      const min = Number(range[0]!.split('=')[1]);
+      const d = await startDaemon(t, [...range, ...mode, ...(park === null ? [] : [`--socket-park=${park}`])]);
+      const c1 = await twoPartyCall(t, d.ng, `park-${park}-1`);
+      assert.ok(await relaysBothWays(c1, 1));
+      const before = udpInodes(min, min + 3);
+      assert.equal(before.size, 4);
+      assert.equal((await d.ng.cmd({ command: 'delete', 'call-id': `park-${park}-1` })).result, 'ok');
+      const stranger = await udpPeer(t);
+      for (let p = min; p <= min + 3; p++) await stranger.send(rtp({ ssrc: 0x5757, seq: 9 }), p);
+      const c2 = await twoPartyCall(t, d.ng, `park-${park}-2`);
+      assert.deepEqual([c2.toA, c2.toB].sort(), [c1.toA, c1.toB].sort(), 'the same ports');
+      // Media both ways, and only the new parties' own packets arrive.
+      await c2.a.rtp.send(rtp({ ssrc: 0xa, seq: 2 }), c2.toA);
+      await c2.b.rtp.send(rtp({ ssrc: 0xb, seq: 2 }), c2.toB);
+      const atB = await c2.b.rtp.recv(1000), atA = await c2.a.rtp.recv(1000);
+      assert.equal(atB?.msg.readUInt32BE(8), 0xa);
+      assert.equal(atA?.msg.readUInt32BE(8), 0xb);
+      assert.equal(await c2.b.rtp.recv(200), null, 'nothing else reached B');
+      assert.equal(await c2.a.rtp.recv(200), null, 'nothing else reached A');
+      const after = udpInodes(min, min + 3);
+      // Parking is the native socket layer's (test:fallback runs this file on node:dgram).
+      if (park === null && process.env.RTPRELAY_SOCKET_IO !== 'dgram') assert.deepEqual(after, before, 'the same sockets (kernel inodes)');
+      else for (const [p, inode] of after) assert.notEqual(inode, before.get(p), `port ${p}: a new socket`);
+      await d.stop();
+    }
+  });
+}

@@ -51,3 +51,16 @@ export function boundUdpPorts(min: number, max: number): number[] {
   }
   return out.sort((a, b) => a - b);
 }
+
+/** The kernel's socket inode of each UDP port in [min, max] bound on 127.0.0.1 (/proc/net/udp): the same inode is the same socket. */
+export function udpInodes(min: number, max: number): Map<number, string> {
+  const out = new Map<number, string>();
+  for (const line of readFileSync('/proc/net/udp', 'utf8').split('\n').slice(1)) {
+    const f = line.trim().split(/\s+/);
+    if (f.length < 10) continue;
+    const [ip, port] = f[1]!.split(':');
+    const n = parseInt(port!, 16);
+    if (ip === '0100007F' && n >= min && n <= max) out.set(n, f[9]!);
+  }
+  return out;
+}
