@@ -65,6 +65,10 @@ async function main(): Promise<void> {
   log.info({ socketIo: io.kind }, io.kind === 'native' ? 'media sockets: native batched I/O' : 'media sockets: node:dgram');
   // Each media plane keeps freed ports' sockets bound a while (media/udp.ts, SocketPark).
   const socketPark = { ms: cfg.socketParkS * 1000, maxOpen: planeSocketBudget(cfg, addresses.length, files) };
+  if (io.kind === 'native' && socketPark.ms > 0) {
+    log.info({ seconds: cfg.socketParkS, socketsPerPlane: socketPark.maxOpen === Infinity ? null : socketPark.maxOpen },
+      "freed ports' sockets stay bound for reuse (--socket-park)");
+  }
   // The session core: in this thread (media in workers or here), or spread over call threads.
   let plane: MediaPlane | null = null;
   let threads: CallThreads | null = null;

@@ -109,9 +109,10 @@ async function main(): Promise<void> {
     const step = blastLines.filter((l) => l.kind === 'step' && l.step !== 0).at(-1) ?? blastLines.at(-1);
     const srtpLines = srtp ? await srtp.catch((e: Error) => { log(`rtpblast --srtp: ${e.message}`); return [{} as Record<string, any>]; }) : [];
     const srtpStep = srtpLines.filter((l) => l.kind === 'step' && l.step !== 0).at(-1) ?? srtpLines.at(-1);
-    // The last deletes close their sockets in the media worker a moment later: give it up to 10 s.
+    // The last deletes' sockets stay bound for --socket-park (30 s by default) in case a new call
+    // is given their ports, then close: give it that and 10 s more.
     let fdEnd = openFiles(t.pid);
-    for (let waited = 0; fdEnd > fdBase + 2 && waited < 10_000; waited += 250) {
+    for (let waited = 0; fdEnd > fdBase + 2 && waited < 40_000; waited += 250) {
       await new Promise((r) => setTimeout(r, 250));
       fdEnd = openFiles(t.pid);
     }
