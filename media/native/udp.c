@@ -591,34 +591,40 @@ static napi_value js_close(napi_env env, napi_callback_info info) {
 // the epoll set (its stray datagrams are read and dropped in JavaScript) but does not keep the
 // event loop alive.
 
-// park(fd): 0, or -EBADF when fd is not an open socket of this thread.
-static napi_value js_park(napi_env env, napi_callback_info info) {
+// The one descriptor argument of park and unpark: 0 with *e and *fd set, or -1 (N-API failed).
+static int fd_arg(napi_env env, napi_callback_info info, engine_t **e, int32_t *fd) {
   size_t argc = 1;
   napi_value argv[1];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  engine_t *e = engine_of(env);
-  int32_t fd;
-  CHECK(napi_get_value_int32(env, argv[0], &fd));
-  if (e == NULL || fd < 0 || fd >= e->owned_cap || e->owned[fd] != 1) return num(env, -EBADF);
-  e->owned[fd] = 2;
-  e->open_count--;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1) return -1;
+  if (napi_get_value_int32(env, argv[0], fd) != napi_ok) return -1;
+  *e = engine_of(env);
+  return 0;
+}
+
+// Moves fd between open (1) and parked (2): 1, or 0 when it is not in state `from`.
+static int move_fd(engine_t *e, int32_t fd, uint8_t from, uint8_t to) {
+  if (e == NULL || fd < 0 || fd >= e->owned_cap || e->owned[fd] != from) return 0;
+  e->owned[fd] = to;
+  e->open_count += to == 1 ? 1 : -1;
   update_ref(e);
-  return num(env, 0);
+  return 1;
+}
+
+// park(fd): 0, or -EBADF when fd is not an open socket of this thread.
+static napi_value js_park(napi_env env, napi_callback_info info) {
+  engine_t *e;
+  int32_t fd;
+  if (fd_arg(env, info, &e, &fd) != 0) return NULL;
+  return num(env, move_fd(e, fd, 1, 2) ? 0 : -EBADF);
 }
 
 // unpark(fd): the datagrams that waited in its receive queue, now discarded (the next call must
 // not hear the last one's stragglers), or -EBADF when fd is not parked.
 static napi_value js_unpark(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  engine_t *e = engine_of(env);
+  engine_t *e;
   int32_t fd;
-  CHECK(napi_get_value_int32(env, argv[0], &fd));
-  if (e == NULL || fd < 0 || fd >= e->owned_cap || e->owned[fd] != 2) return num(env, -EBADF);
-  e->owned[fd] = 1;
-  e->open_count++;
-  update_ref(e);
+  if (fd_arg(env, info, &e, &fd) != 0) return NULL;
+  if (!move_fd(e, fd, 2, 1)) return num(env, -EBADF);
   // Bounded: a receive queue holds at most a few thousand datagrams; a flood that outpaces this
   // leaves the rest to the relay's source checks, as for any open port.
   int n = 0;
