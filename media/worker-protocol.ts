@@ -1,5 +1,5 @@
 // Messages between WorkerMediaPlane (main thread) and a media worker: plain, structured-cloneable,
-// and how they travel (a tape, below). Imports nothing of ours but media/plane.ts types.
+// and how they travel (a tape, below). Imports nothing of ours but media/plane.ts and media/udp.ts types.
 import type { SocketParking } from './udp.js';
 import type { Endpoint, OpenedPair, PlaneEvent, RecordedFile, RecordingRequest, RecordingStream, SocketId, SocketPlan } from './plane.js';
 

@@ -75,7 +75,6 @@ function readingRingFirst(io: UdpIo): UdpIo {
     kind: io.kind, borrowedBuffers: io.borrowedBuffers,
     bind: (address, p, onPacket, onError, opts) => io.bind(address, p, guard(onPacket), onError, opts),
     ...(io.prebind ? { prebind: io.prebind.bind(io) } : {}),
-    ...(io.parking ? { parking: io.parking.bind(io) } : {}),
   };
 }
 

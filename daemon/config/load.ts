@@ -355,9 +355,12 @@ export function helpText(): string {
  */
 export function planeSocketBudget(cfg: Pick<Config, 'ports' | 'mediaWorkers' | 'callThreads'>, addressCount: number, fileLimit: number | null): number {
   const { byFiles } = callCapacity(cfg, addressCount, fileLimit);
-  if (byFiles === Infinity) return Infinity;
-  const planes = cfg.callThreads > 0 ? cfg.callThreads : Math.max(1, cfg.mediaWorkers);
-  return Math.floor((byFiles * 4) / planes);
+  return byFiles === Infinity ? Infinity : Math.floor((byFiles * 4) / planeCount(cfg));
+}
+
+/** Threads with media sockets of their own: the call threads, else the media workers, else the main thread. */
+function planeCount(cfg: Pick<Config, 'mediaWorkers' | 'callThreads'>): number {
+  return cfg.callThreads > 0 ? cfg.callThreads : Math.max(1, cfg.mediaWorkers);
 }
 
 /** Sockets each media plane (the main thread, a media worker or a call thread) keeps bound ahead, per address. */
@@ -374,8 +377,7 @@ export function callCapacity(cfg: Pick<Config, 'ports' | 'mediaWorkers' | 'callT
   const addresses = Math.max(1, addressCount);
   // One audio call: a pair towards each party, on one address each.
   const byPorts = Math.floor((pairs * addresses) / 2);
-  const planes = cfg.callThreads > 0 ? cfg.callThreads : Math.max(1, cfg.mediaWorkers);
-  const reserved = 100 + planes * addresses * AHEAD_SOCKETS_PER_PLANE;
+  const reserved = 100 + planeCount(cfg) * addresses * AHEAD_SOCKETS_PER_PLANE;
   const byFiles = fileLimit === null || fileLimit === Infinity ? Infinity : Math.max(0, Math.floor((fileLimit - reserved) / 4));
   return { byPorts, byFiles };
 }
