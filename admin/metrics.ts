@@ -8,7 +8,7 @@ import type { Instance } from '../daemon/instance.js';
 export interface MetricsSources {
   table: SessionCore;
   instance: Instance;
-  ports(): { address: string; free: number; total: number }[];
+  ports(): { address: string; free: number; total: number; parked?: number; reused?: number; parkedDrops?: number }[];
   /** Per command: count and errors (the NG server's own counters). */
   commands(): Map<string, { count: number; errors: number }>;
   /** Sums over all live streams. */
@@ -105,6 +105,13 @@ export class Metrics {
       collect() { for (const p of src.ports()) this.set({ address: p.address }, p.free); } });
     new client.Gauge({ name: 'rtprelay_ports_total', help: 'Media port pairs per local address', registers: [r], labelNames: ['address'],
       collect() { for (const p of src.ports()) this.set({ address: p.address }, p.total); } });
+    // Parked sockets (--socket-park, native socket layer only): absent with node:dgram.
+    new client.Gauge({ name: 'rtprelay_sockets_parked', help: 'Sockets of freed media ports kept bound for reuse (--socket-park), per local address', registers: [r], labelNames: ['address'],
+      collect() { this.reset(); for (const p of src.ports()) if (p.parked !== undefined) this.set({ address: p.address }, p.parked); } });
+    new client.Counter({ name: 'rtprelay_sockets_reused_total', help: 'Media port binds that took a parked socket instead of a new one, per local address', registers: [r], labelNames: ['address'],
+      collect() { this.reset(); for (const p of src.ports()) if (p.reused !== undefined) this.inc({ address: p.address }, p.reused); } });
+    new client.Counter({ name: 'rtprelay_parked_dropped_total', help: 'Datagrams that reached a parked socket (a freed media port) and were dropped, per local address', registers: [r], labelNames: ['address'],
+      collect() { this.reset(); for (const p of src.ports()) if (p.parkedDrops !== undefined) this.inc({ address: p.address }, p.parkedDrops); } });
     new client.Gauge({ name: 'rtprelay_streams', help: 'Media streams (RTP and RTCP sockets) of live calls', registers: [r],
       collect() { this.set(src.media().streams); } });
     for (const [name, help, key] of [

@@ -368,6 +368,9 @@ export class CallThreads implements SessionCore, Forwarder {
         const a = by.get(p.address);
         if (!a) { by.set(p.address, { ...p }); continue; }
         a.free += p.free; a.total += p.total;
+        if (p.parked !== undefined) {
+          a.parked = (a.parked ?? 0) + p.parked; a.reused = (a.reused ?? 0) + (p.reused ?? 0); a.parkedDrops = (a.parkedDrops ?? 0) + (p.parkedDrops ?? 0);
+        }
         if (p.min !== undefined) a.min = a.min === undefined ? p.min : Math.min(a.min, p.min);
         if (p.max !== undefined) a.max = a.max === undefined ? p.max : Math.max(a.max, p.max);
       }

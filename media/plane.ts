@@ -188,6 +188,18 @@ export interface RecordingRequest {
 
 export interface RecordedFile { path: string; bytes: number; kind: 'pcap' | 'wav' | 'mix' | 'metadata'; tag?: string }
 
+/** A local address's port pairs; with the native socket layer, its parked sockets too (media/udp.ts). */
+export interface PortFigures {
+  address: string;
+  /** Free and total RTP/RTCP pairs (a port whose socket is parked is free). */
+  free: number;
+  total: number;
+  /** Freed ports' sockets kept bound now, binds that took one, and datagrams they dropped (since start). */
+  parked?: number;
+  reused?: number;
+  parkedDrops?: number;
+}
+
 /** Things the plane reports: state changes only, never per packet. */
 export type PlaneEvent =
   | { type: 'learned'; id: SocketId; remote: Endpoint; previous: Endpoint | null }
@@ -228,8 +240,8 @@ export interface MediaPlane {
    * metrics, without stats()' objects (7.6 ms for 1000 calls, 18 ms for 3000, on the main thread).
    */
   socketCounters?(ids: readonly SocketId[], out: Float64Array): number;
-  /** Free and total port pairs per local address. */
-  ports(): { address: string; free: number; total: number }[];
+  /** Free and total port pairs per local address, and its parked sockets where the socket layer parks them. */
+  ports(): PortFigures[];
   onEvent(listener: (ev: PlaneEvent) => void): void;
   shutdown(): Promise<void>;
   /** DTLS certificate (PEM) the plane's DTLS endpoints use; set once at start, before any DTLS plan. */

@@ -8,7 +8,7 @@ import {
   C_BYTES, C_DROPPED, C_ERRORS, C_LAST_MS, C_PACKETS, C_SSRC, CounterSlots, type Slot,
 } from './counters.js';
 import {
-  NoPortsError, PREBIND_PAIRS, type Endpoint, type MediaPlane, type OpenedPair, type PlaneEvent, type RecordedFile,
+  NoPortsError, PREBIND_PAIRS, type Endpoint, type MediaPlane, type OpenedPair, type PlaneEvent, type PortFigures, type RecordedFile,
   type RecordingRequest, type RecordingStream, type SocketCrypto, type SocketId, type SocketPlan, type SocketStats,
 } from './plane.js';
 import { PairQuality, readQuality } from './quality.js';
@@ -498,8 +498,15 @@ export class LocalMediaPlane implements MediaPlane {
     return s ? { chunk: s.slot.chunk, index: s.slot.index } : null;
   }
 
-  ports(): { address: string; free: number; total: number }[] {
-    return [...this.pools].map(([address, p]) => ({ address, free: p.available, total: p.total }));
+  ports(): PortFigures[] {
+    const out: PortFigures[] = [...this.pools].map(([address, p]) => ({ address, free: p.available, total: p.total }));
+    if (this.io.parking) {
+      for (const f of this.io.parking()) {
+        const p = out.find((x) => x.address === f.address);
+        if (p) { p.parked = f.parked; p.reused = f.reused; p.parkedDrops = f.drops; }
+      }
+    }
+    return out;
   }
 
   onEvent(listener: (ev: PlaneEvent) => void): void {

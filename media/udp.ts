@@ -63,8 +63,19 @@ export interface UdpIo {
   setParking?(ms: number, maxOpen: number, now?: () => number): void;
   /** Closes the sockets parked for `ms` or longer (a timer does it each second while any are parked). */
   expireParked?(): void;
-  /** Sockets parked now, binds that took a parked socket, and datagrams parked sockets dropped. */
-  parking?(): { parked: number; reused: number; drops: number };
+  /** Per local address that ever parked a socket: parked now, binds that took one, datagrams they dropped. */
+  parking?(): ParkingFigures[];
+}
+
+/** One local address's parked sockets (UdpIo.parking); the counts run from the io's start. */
+export interface ParkingFigures {
+  address: string;
+  /** Sockets parked now. */
+  parked: number;
+  /** Binds that took a parked socket instead of a new one. */
+  reused: number;
+  /** Datagrams that reached a parked socket (a freed port) and were dropped. */
+  drops: number;
 }
 
 /**
@@ -328,10 +339,8 @@ class NativeIo implements UdpIo {
   private maxOpen = Infinity;
   private parkTimer: NodeJS.Timeout | null = null;
   private parkNow: () => number = () => performance.now();
-  private reused = 0;
-  /** Datagrams that reached parked sockets (dropped). */
-  private parkedDrops = 0;
-  private readonly dropParked = (): void => { this.parkedDrops++; };
+  /** Parking figures by local address, each with the drop handler of its parked sockets. */
+  private readonly parkedAt = new Map<string, ParkingFigures & { drop: () => void }>();
 
   constructor(readonly addon: Addon) {
     this.arena = Buffer.allocUnsafeSlow(SLOT_BYTES * BATCH);
@@ -345,6 +354,18 @@ class NativeIo implements UdpIo {
     return port === 0 ? '' : `${port} ${rcvbuf} ${address}`;
   }
 
+  /** The figures of the address a parking key names (made on first use: addresses are few). */
+  private figures(key: string): ParkingFigures & { drop: () => void } {
+    const address = key.slice(key.indexOf(' ', key.indexOf(' ') + 1) + 1);
+    let f = this.parkedAt.get(address);
+    if (f === undefined) {
+      const made = { address, parked: 0, reused: 0, drops: 0, drop: (): void => { made.drops++; } };
+      this.parkedAt.set(address, made);
+      f = made;
+    }
+    return f;
+  }
+
   bind(address: string, port: number, onPacket: PacketHandler, onError: () => void, opts?: BindOptions): Promise<UdpSocket> {
     const v6 = isIP(address) === 6, rcvbuf = opts?.recvBufferSize ?? 0, key = NativeIo.key(address, port, rcvbuf);
     const parked = this.park !== null && key !== '' ? this.park.take(key) : undefined;
@@ -352,7 +373,8 @@ class NativeIo implements UdpIo {
     if (parked !== undefined) {
       fd = parked.fd;
       this.addon.unpark(fd);
-      this.reused++;
+      const f = this.figures(key);
+      f.parked--; f.reused++;
     } else {
       fd = this.addon.open(v6 ? 6 : 4, address, port, rcvbuf);
       if ((fd === -EMFILE || fd === -ENFILE) && this.park !== null && this.park.size > 0) {
@@ -386,8 +408,8 @@ class NativeIo implements UdpIo {
     this.closeParked((p, out) => p.expire(this.parkNow(), out));
   }
 
-  parking(): { parked: number; reused: number; drops: number } {
-    return { parked: this.park?.size ?? 0, reused: this.reused, drops: this.parkedDrops };
+  parking(): ParkingFigures[] {
+    return [...this.parkedAt.values()].map((f) => ({ address: f.address, parked: f.parked, reused: f.reused, drops: f.drops }));
   }
 
   /** Closes the parked sockets `pick` moves to its `out`. */
@@ -402,6 +424,7 @@ class NativeIo implements UdpIo {
   private closeAll(parked: NativeSocket[]): void {
     for (const s of parked) {
       if (this.byFd[s.fd] === s) this.byFd[s.fd] = undefined;
+      this.figures(s.key).parked--;
       this.addon.close(s.fd);
     }
   }
@@ -416,8 +439,10 @@ class NativeIo implements UdpIo {
     const park = this.park;
     if (park !== null && s.key !== '' && this.open + park.size < this.maxOpen && this.addon.park(s.fd) === 0) {
       // A placeholder holds the descriptor: whoever kept `s` can neither send on it nor close it again.
-      const p = new NativeSocket(this, s.fd, s.v6, this.dropParked, this.dropParked, false, s.key);
+      const f = this.figures(s.key);
+      const p = new NativeSocket(this, s.fd, s.v6, f.drop, f.drop, false, s.key);
       p.closed = true;
+      f.parked++;
       this.byFd[s.fd] = p;
       const out: NativeSocket[] = [];
       park.park(s.key, p, this.parkNow(), out);

@@ -4,7 +4,7 @@
 // `stats()` needs no round trip. Imports nothing of ours outside media/.
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
 import {
-  NoPortsError, READY_PAIRS, type Endpoint, type MediaPlane, type OpenedPair, type PlaneEvent, type RecordedFile,
+  NoPortsError, READY_PAIRS, type Endpoint, type MediaPlane, type OpenedPair, type PlaneEvent, type PortFigures, type RecordedFile,
   type RecordingRequest, type RecordingStream, type SocketId, type SocketPlan, type SocketStats,
 } from './plane.js';
 import { readQuality } from './quality.js';
@@ -44,7 +44,7 @@ interface WorkerSlot {
   alive: boolean;
   generation: number;
   chunks: Float64Array[];
-  ports: Map<string, { free: number; total: number }>;
+  ports: Map<string, PortFigures>;
   pending: ChurnMap<number, Pending>;
   /** Recordings being stopped: the worker answers with the files. */
   recStops: Map<number, (files: RecordedFile[]) => void>;
@@ -228,7 +228,7 @@ export class WorkerMediaPlane implements MediaPlane {
       for (const u of unseen) free += u.freed.get(p.address) ?? 0;
       const f = w.freeing?.get(p.address);
       if (f !== undefined) free += f;
-      w.ports.set(p.address, { free: Math.min(free, p.total), total: p.total });
+      w.ports.set(p.address, { ...p, free: Math.min(free, p.total) });
     }
   }
 
@@ -314,7 +314,7 @@ export class WorkerMediaPlane implements MediaPlane {
     for (const done of w.recStops.values()) done([]);
     w.recStops.clear();
     // Its sockets died with it: the whole slice is free again.
-    for (const p of w.ports.values()) p.free = p.total;
+    for (const p of w.ports.values()) { p.free = p.total; if (p.parked !== undefined) p.parked = 0; }
     this.opts.onNotice?.('media worker died', { worker: w.index, reason, sockets: ids.length });
     this.emit({ type: 'lost', ids, reason: `media worker ${w.index} died: ${reason}` });
     const now = Date.now();
@@ -587,15 +587,19 @@ export class WorkerMediaPlane implements MediaPlane {
     return out;
   }
 
-  ports(): { address: string; free: number; total: number }[] {
+  ports(): PortFigures[] {
     this.drainAll();
-    const sum = new Map<string, { free: number; total: number }>();
+    const sum = new Map<string, PortFigures>();
     for (const w of this.workers) for (const [address, p] of w.ports) {
       const free = p.free + this.readyCount(w, address);
       const t = sum.get(address);
-      if (t) { t.free += free; t.total += p.total; } else sum.set(address, { free, total: p.total });
+      if (!t) { sum.set(address, { ...p, free }); continue; }
+      t.free += free; t.total += p.total;
+      if (p.parked !== undefined) {
+        t.parked = (t.parked ?? 0) + p.parked; t.reused = (t.reused ?? 0) + (p.reused ?? 0); t.parkedDrops = (t.parkedDrops ?? 0) + (p.parkedDrops ?? 0);
+      }
     }
-    return [...sum].map(([address, p]) => ({ address, ...p }));
+    return [...sum.values()];
   }
 
   onEvent(listener: (ev: PlaneEvent) => void): void {

@@ -16,7 +16,8 @@ export interface WorkerInit {
   socketPark: SocketParking;
 }
 
-export interface PortsSnapshot { address: string; free: number; total: number }
+/** A worker's port figures for an address (plane.ts PortFigures). */
+export interface PortsSnapshot { address: string; free: number; total: number; parked?: number; reused?: number; parkedDrops?: number }
 
 export type ToWorker =
   | { op: 'open'; req: number; address: string }
@@ -192,12 +193,17 @@ export function writeFromWorker(t: Tape, m: FromWorker): void {
 
 function writePorts(t: Tape, ports: PortsSnapshot[]): void {
   t.push(ports.length);
-  for (const p of ports) t.push(p.address, p.free, p.total);
+  // Parking figures as -1 where there are none (a socket layer that does not park).
+  for (const p of ports) t.push(p.address, p.free, p.total, p.parked ?? -1, p.reused ?? -1, p.parkedDrops ?? -1);
 }
 
 function readPorts(r: { t: Tape; i: number }): PortsSnapshot[] {
   const t = r.t, n = t[r.i++] as number, out: PortsSnapshot[] = [];
-  for (let k = 0; k < n; k++, r.i += 3) out.push({ address: t[r.i] as string, free: t[r.i + 1] as number, total: t[r.i + 2] as number });
+  for (let k = 0; k < n; k++, r.i += 6) {
+    const p: PortsSnapshot = { address: t[r.i] as string, free: t[r.i + 1] as number, total: t[r.i + 2] as number };
+    if ((t[r.i + 3] as number) >= 0) { p.parked = t[r.i + 3] as number; p.reused = t[r.i + 4] as number; p.parkedDrops = t[r.i + 5] as number; }
+    out.push(p);
+  }
   return out;
 }
 

@@ -75,6 +75,7 @@ function readingRingFirst(io: UdpIo): UdpIo {
     kind: io.kind, borrowedBuffers: io.borrowedBuffers,
     bind: (address, p, onPacket, onError, opts) => io.bind(address, p, guard(onPacket), onError, opts),
     ...(io.prebind ? { prebind: io.prebind.bind(io) } : {}),
+    ...(io.parking ? { parking: io.parking.bind(io) } : {}),
   };
 }
 
@@ -122,12 +123,16 @@ function handle(m: ToWorker): void {
 }
 
 
-// SRTP failure counts and ICE/DTLS states for the main thread's stats(), once a second when changed.
-let lastSec = '';
+// SRTP failure counts and ICE/DTLS states for the main thread's stats(), once a second when changed;
+// the ports snapshot too when the parking figures changed.
+let lastSec = '', lastParking = '';
 const secTick = setInterval(() => {
   const states = plane.securityStates();
   const key = JSON.stringify(states);
   if (key !== lastSec) { lastSec = key; post({ type: 'sec', states }); }
+  // Parked sockets close when their time is up, with no message to send a snapshot after.
+  const parking = io.parking ? JSON.stringify(io.parking()) : '';
+  if (parking !== lastParking) { lastParking = parking; portsLater(); }
 }, 1000);
 secTick.unref();
 

@@ -18,6 +18,10 @@ export interface PortUsage {
   /** Free and total RTP/RTCP pairs. */
   free: number;
   total: number;
+  /** Freed ports' sockets kept bound now, binds that took one, datagrams they dropped (native socket layer). */
+  parked?: number;
+  reused?: number;
+  parkedDrops?: number;
   /** Interface name and range, when the plane reports them. */
   name?: string;
   min?: number;

@@ -9,6 +9,7 @@ import { threadOf } from '../../daemon/call-threads.js';
 import { portRange, startDaemon, threadNames } from '../support/daemon.js';
 import { nativeAddon } from '../../media/native-addon.js';
 import { relaysBothWays, sdp, twoPartyCall, type TwoPartyCall } from '../support/media.js';
+import { until } from '../support/net.js';
 
 const RANGE = 40; // 20 pairs: thread 0 owns the lower 10, thread 1 the upper 10
 
@@ -68,6 +69,11 @@ test('calls spread over the threads by call-id; list, query and statistics see t
   assert.equal(after.statistics.currentstatistics.sessionstotal, 0);
   assert.equal(after.statistics.totalstatistics.managedsessions, 4);
   assert.equal(after.statistics.totalstatistics.regularterminatedsessions, 4);
+  if (native) {
+    // The deleted calls' 16 sockets stay bound for reuse (--socket-park), summed over both threads.
+    await until(async () => /^rtprelay_sockets_parked\{address="127\.0\.0\.1"\} 16$/m.test(await (await fetch(`http://127.0.0.1:${d.httpPort}/metrics`)).text()),
+      '16 parked sockets in /metrics');
+  }
   // Errors keep rtpengine's wording, wherever they are made.
   assert.deepEqual(await d.ng.cmd({ command: 'query', 'call-id': 'nobody' }), { result: 'error', 'error-reason': 'Unknown call-id' });
   assert.deepEqual(await d.ng.cmd({ command: 'offer', 'from-tag': 'A', sdp: sdp({ port: 4000 }) }), { result: 'error', 'error-reason': 'No call-id in message' });

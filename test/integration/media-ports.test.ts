@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
 import { portRange, startDaemon, type Daemon } from '../support/daemon.js';
 import { mediaPort, relaysBothWays, rtp, sdp, twoPartyCall, udpPeer } from '../support/media.js';
-import { udpInodes } from '../support/net.js';
+import { udpInodes, until } from '../support/net.js';
 
 function offer(d: Daemon, callId: string) {
   return d.ng.cmd({ command: 'offer', 'call-id': callId, 'from-tag': 'A', sdp: sdp({ port: 4000 }) });
@@ -79,20 +79,34 @@ test('ports of a deleted call return only after delete-delay', async (t) => {
   assert.equal((await d.ng.cmd({ command: 'query', 'call-id': 'dd' })).result, 'error');
 });
 
+/** A metric's value for 127.0.0.1 from /metrics, null when the daemon has no such series. */
+async function metricAt(d: Daemon, name: string): Promise<number | null> {
+  const text = await (await fetch(`http://127.0.0.1:${d.httpPort}/metrics`)).text();
+  const m = new RegExp(`^${name}\\{address="127\\.0\\.0\\.1"\\} (\\d+)$`, 'm').exec(text);
+  return m ? Number(m[1]) : null;
+}
+
 for (const mode of [[], ['--media-workers=0']]) {
   test(`${mode.length ? 'in-process' : 'media worker'}: the next call given a deleted call's ports uses its sockets again (--socket-park), strays that reached them meanwhile go nowhere; --socket-park=0 binds new ones`, async (t) => {
     for (const park of [null, '0']) {
       // Two pairs: one call takes them all, so the next call gets the same ports.
       const range = portRange(4);
       const min = Number(range[0]!.split('=')[1]);
-      const d = await startDaemon(t, [...range, ...mode, ...(park === null ? [] : [`--socket-park=${park}`])]);
+      const d = await startDaemon(t, [...range, ...mode, '--listen-http=127.0.0.1:0', ...(park === null ? [] : [`--socket-park=${park}`])]);
+      // Parking is the native socket layer's (test:fallback runs this file on node:dgram).
+      const parking = park === null && process.env.RTPRELAY_SOCKET_IO !== 'dgram';
       const c1 = await twoPartyCall(t, d.ng, `park-${park}-1`);
       assert.ok(await relaysBothWays(c1, 1));
       const before = udpInodes(min, min + 3);
       assert.equal(before.size, 4);
       assert.equal((await d.ng.cmd({ command: 'delete', 'call-id': `park-${park}-1` })).result, 'ok');
+      // The metrics show the parked sockets and the strays they drop (a media worker's figures come
+      // after its close, and within a second or so).
+      if (parking) await until(async () => await metricAt(d, 'rtprelay_sockets_parked') === 4, 'four parked sockets in /metrics');
+      else assert.equal(await metricAt(d, 'rtprelay_sockets_parked'), null, 'no parking figures without parking');
       const stranger = await udpPeer(t);
       for (let p = min; p <= min + 3; p++) await stranger.send(rtp({ ssrc: 0x5757, seq: 9 }), p);
+      if (parking) await until(async () => await metricAt(d, 'rtprelay_parked_dropped_total') === 4, 'four dropped strays in /metrics');
       const c2 = await twoPartyCall(t, d.ng, `park-${park}-2`);
       assert.deepEqual([c2.toA, c2.toB].sort(), [c1.toA, c1.toB].sort(), 'the same ports');
       // Media both ways, and only the new parties' own packets arrive.
@@ -104,9 +118,13 @@ for (const mode of [[], ['--media-workers=0']]) {
       assert.equal(await c2.b.rtp.recv(200), null, 'nothing else reached B');
       assert.equal(await c2.a.rtp.recv(200), null, 'nothing else reached A');
       const after = udpInodes(min, min + 3);
-      // Parking is the native socket layer's (test:fallback runs this file on node:dgram).
-      if (park === null && process.env.RTPRELAY_SOCKET_IO !== 'dgram') assert.deepEqual(after, before, 'the same sockets (kernel inodes)');
-      else for (const [p, inode] of after) assert.notEqual(inode, before.get(p), `port ${p}: a new socket`);
+      if (parking) {
+        assert.deepEqual(after, before, 'the same sockets (kernel inodes)');
+        await until(async () => await metricAt(d, 'rtprelay_sockets_parked') === 0 && await metricAt(d, 'rtprelay_sockets_reused_total') === 4,
+          'the four taken again in /metrics');
+      } else {
+        for (const [p, inode] of after) assert.notEqual(inode, before.get(p), `port ${p}: a new socket`);
+      }
       await d.stop();
     }
   });

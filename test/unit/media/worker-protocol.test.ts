@@ -57,7 +57,7 @@ test('a plan with SRTP, and the rare messages, go as their objects, in their pla
 });
 
 test('messages from the worker read back as written, in order; opened, state and ports flat', () => {
-  const ports = [{ address: '127.0.0.1', free: 10, total: 20 }, { address: '::1', free: 0, total: 20 }];
+  const ports = [{ address: '127.0.0.1', free: 10, total: 20, parked: 3, reused: 41, parkedDrops: 2 }, { address: '::1', free: 0, total: 20 }];
   const msgs: FromWorker[] = [
     { type: 'opened', req: 4, pair: { rtp: 1, rtcp: 3, address: '127.0.0.1', port: 30000 }, slots: [{ chunk: 0, index: 5 }, { chunk: 1, index: 0 }], ports, seen: 7 },
     { type: 'event', ev: { type: 'confirmed', id: 1, remote: { address: '127.0.0.1', port: 5000 } } },
