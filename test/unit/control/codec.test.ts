@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   decodeBencodeDict, decodeJsonDict, encodeBencode, encodeJson, FramingError, MAX_DEPTH, scan, scanBencode, scanJson, splitCookie,
-  type NgValue,
+  type NgDict, type NgValue,
 } from '../../../control/codec.js';
 
 const b = (s: string): Buffer => Buffer.from(s, 'latin1');
@@ -90,6 +90,26 @@ test('encodeBencode writes integers as String(n) does, on both sides of the int3
   for (const n of ns) assert.equal(encodeBencode([n]).toString(), `li${String(n)}ee`, String(n));
   // String lengths go through the same digits.
   for (const len of [9, 10, 64, 65, 100, 1000, 12_345]) assert.equal(encodeBencode(['x'.repeat(len)]).subarray(0, 8).toString(), `l${len}:xxxxxxx`.slice(0, 8));
+});
+
+test('encodeBencode: a reply past the 64 KiB scratch buffer is written whole, in one string or in many tokens, and the next one too', () => {
+  const cookie = Buffer.from('c1');
+  const long = 'é'.repeat(40_000); // 80,000 UTF-8 bytes in one token
+  const many = Array.from({ length: 20_000 }, (_, i) => ({ i, s: `x${i}` }));
+  for (const v of [{ long }, { many }, { many, long }] as NgDict[]) {
+    const enc = encodeBencode(v, cookie);
+    assert.ok(enc.length > 64 * 1024);
+    assert.equal(enc.subarray(0, 3).toString(), 'c1 ');
+    const back = decodeBencodeDict(enc.subarray(3));
+    if ('long' in v) assert.equal((back['long'] as Buffer).toString('utf8'), long);
+    if ('many' in v) {
+      const l = back['many'] as NgDict[];
+      assert.equal(l.length, 20_000);
+      assert.equal(l[19_999]!['i'], 19_999);
+      assert.equal((l[12_345]!['s'] as Buffer).toString(), 'x12345');
+    }
+  }
+  assert.equal(encodeBencode({ result: 'ok' }, cookie).toString(), 'c1 d6:result2:oke');
 });
 
 test('encodeJson is compact, ordered, and turns bytes into text', () => {
