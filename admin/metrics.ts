@@ -2,13 +2,13 @@
 // NG latency is observed per command through `observeNg`.
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import client from 'prom-client';
-import type { SessionCore } from '../daemon/session/core.js';
+import type { PortUsage, SessionCore } from '../daemon/session/core.js';
 import type { Instance } from '../daemon/instance.js';
 
 export interface MetricsSources {
   table: SessionCore;
   instance: Instance;
-  ports(): { address: string; free: number; total: number; parked?: number; reused?: number; parkedDrops?: number }[];
+  ports(): PortUsage[];
   /** Per command: count and errors (the NG server's own counters). */
   commands(): Map<string, { count: number; errors: number }>;
   /** Sums over all live streams. */

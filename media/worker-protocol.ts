@@ -1,7 +1,7 @@
 // Messages between WorkerMediaPlane (main thread) and a media worker: plain, structured-cloneable,
 // and how they travel (a tape, below). Imports nothing of ours but media/plane.ts and media/udp.ts types.
 import type { SocketParking } from './udp.js';
-import type { Endpoint, OpenedPair, PlaneEvent, RecordedFile, RecordingRequest, RecordingStream, SocketId, SocketPlan } from './plane.js';
+import type { Endpoint, OpenedPair, PlaneEvent, PortFigures, RecordedFile, RecordingRequest, RecordingStream, SocketId, SocketPlan } from './plane.js';
 
 export interface WorkerInit {
   index: number;
@@ -16,8 +16,8 @@ export interface WorkerInit {
   socketPark: SocketParking;
 }
 
-/** A worker's port figures for an address (plane.ts PortFigures). */
-export interface PortsSnapshot { address: string; free: number; total: number; parked?: number; reused?: number; parkedDrops?: number }
+/** A worker's port figures for an address, as of the tapes it had handled (`seen`). */
+export type PortsSnapshot = PortFigures;
 
 export type ToWorker =
   | { op: 'open'; req: number; address: string }

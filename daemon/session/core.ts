@@ -6,6 +6,7 @@
 import type { CallSnapshot, DeleteResult, RecordingDone, TableTotals } from './call-table.js';
 import type { CallTable } from './call-table.js';
 import type { DeleteOptions, QueryOptions } from './model.js';
+import type { PortFigures } from '../../media/plane.js';
 
 export interface MediaTotals {
   rtp: { packets: number; bytes: number; errors: number };
@@ -13,15 +14,8 @@ export interface MediaTotals {
   streams: number;
 }
 
-export interface PortUsage {
-  address: string;
-  /** Free and total RTP/RTCP pairs. */
-  free: number;
-  total: number;
-  /** Freed ports' sockets kept bound now, binds that took one, datagrams they dropped (native socket layer). */
-  parked?: number;
-  reused?: number;
-  parkedDrops?: number;
+/** An address's port pairs (and parked sockets, media/plane.ts) for the whole instance. */
+export interface PortUsage extends PortFigures {
   /** Interface name and range, when the plane reports them. */
   name?: string;
   min?: number;
