@@ -9,6 +9,7 @@ import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import type { Forwarder, RoutedReply } from '../control/ng-server.js';
 import { sliceRange } from '../media/worker-plane.js';
 import { ChurnMap } from '../media/churn-map.js';
+import { addParking } from '../media/plane.js';
 import type { SocketParking } from '../media/udp.js';
 import type { CallSnapshot, DeleteResult, RecordingDone, SessionConfig, TableTotals } from './session/call-table.js';
 import type { CallRecord, MediaTotals, PortUsage, SessionCore } from './session/core.js';
@@ -368,9 +369,7 @@ export class CallThreads implements SessionCore, Forwarder {
         const a = by.get(p.address);
         if (!a) { by.set(p.address, { ...p }); continue; }
         a.free += p.free; a.total += p.total;
-        if (p.parked !== undefined) {
-          a.parked = (a.parked ?? 0) + p.parked; a.reused = (a.reused ?? 0) + (p.reused ?? 0); a.parkedDrops = (a.parkedDrops ?? 0) + (p.parkedDrops ?? 0);
-        }
+        addParking(a, p);
         if (p.min !== undefined) a.min = a.min === undefined ? p.min : Math.min(a.min, p.min);
         if (p.max !== undefined) a.max = a.max === undefined ? p.max : Math.max(a.max, p.max);
       }

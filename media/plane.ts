@@ -200,6 +200,14 @@ export interface PortFigures {
   parkedDrops?: number;
 }
 
+/** Adds `p`'s parking figures (the same address on another thread) to `into`'s. */
+export function addParking(into: PortFigures, p: PortFigures): void {
+  if (p.parked === undefined) return;
+  into.parked = (into.parked ?? 0) + p.parked;
+  into.reused = (into.reused ?? 0) + (p.reused ?? 0);
+  into.parkedDrops = (into.parkedDrops ?? 0) + (p.parkedDrops ?? 0);
+}
+
 /** Things the plane reports: state changes only, never per packet. */
 export type PlaneEvent =
   | { type: 'learned'; id: SocketId; remote: Endpoint; previous: Endpoint | null }

@@ -4,7 +4,7 @@
 // `stats()` needs no round trip. Imports nothing of ours outside media/.
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
 import {
-  NoPortsError, READY_PAIRS, type Endpoint, type MediaPlane, type OpenedPair, type PlaneEvent, type PortFigures, type RecordedFile,
+  addParking, NoPortsError, READY_PAIRS, type Endpoint, type MediaPlane, type OpenedPair, type PlaneEvent, type PortFigures, type RecordedFile,
   type RecordingRequest, type RecordingStream, type SocketId, type SocketPlan, type SocketStats,
 } from './plane.js';
 import { readQuality } from './quality.js';
@@ -595,9 +595,7 @@ export class WorkerMediaPlane implements MediaPlane {
       const t = sum.get(address);
       if (!t) { sum.set(address, { ...p, free }); continue; }
       t.free += free; t.total += p.total;
-      if (p.parked !== undefined) {
-        t.parked = (t.parked ?? 0) + p.parked; t.reused = (t.reused ?? 0) + (p.reused ?? 0); t.parkedDrops = (t.parkedDrops ?? 0) + (p.parkedDrops ?? 0);
-      }
+      addParking(t, p);
     }
     return [...sum.values()];
   }
