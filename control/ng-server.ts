@@ -10,7 +10,7 @@ import { COMMANDS } from './commands/index.js';
 import type { CommandContext, CommandCounter } from './commands/context.js';
 import { errorReply, NgError, REPLY_TOO_LARGE } from './errors.js';
 import { Params, supportsLoadLimit } from './params.js';
-import { ReplyCache } from './reply-cache.js';
+import { ReplyCache, type ReplyCacheMemory } from './reply-cache.js';
 
 export interface Endpoint { address: string; port: number }
 
@@ -42,6 +42,11 @@ export interface NgServerOptions {
    * pays; daemon/main.ts and daemon/call-thread.ts choose.
    */
   replyNow?: boolean;
+  /**
+   * The reply cache's slab memory (reply-cache.ts): a reserve allocated at the start, and how a
+   * slab's pages are given back. Absent: slabs are allocated as they are needed.
+   */
+  replyCache?: ReplyCacheMemory;
 }
 
 /** Where routed commands go; the reply comes back with whether it was an error or a cached one. */
@@ -119,14 +124,16 @@ function routeOf(payload: Buffer): Route | null {
 }
 
 export class NgServer {
-  private readonly cache = new ReplyCache();
+  private readonly cache: ReplyCache;
   private readonly udp: NgUdpSocket[] = [];
   private readonly tcp: net.Server[] = [];
   private readonly conns = new Set<net.Socket>();
   /** Datagrams that got no reply (no cookie): counted, not answered. */
   dropped = 0;
 
-  constructor(private readonly ctx: CommandContext, private readonly log: Logger, private readonly opts: NgServerOptions) {}
+  constructor(private readonly ctx: CommandContext, private readonly log: Logger, private readonly opts: NgServerOptions) {
+    this.cache = new ReplyCache(undefined, undefined, undefined, opts.replyCache);
+  }
 
   async start(): Promise<{ udp: Endpoint[]; tcp: Endpoint[] }> {
     const udp: Endpoint[] = [];

@@ -44,15 +44,39 @@ const PENDING = -1, DEAD = -2;
  * Slabs of dropped generations, used again one rotation after they were dropped (a reply handed
  * out just before the drop may still be on its way out by then), or let go if nothing took them
  * by the rotation after: a burst's memory is not kept for ever.
+ *
+ * The slabs come first from a reserve allocated at the start, when one is asked for. V8 counts
+ * ArrayBuffer memory allocated since its last full collection against the old generation's
+ * limit, so a 1 MiB slab allocated now and then under load was a full collection every ~7 MB of
+ * kept replies (~6,000 commands): 27-30 of them in the first 180,000 commands of a daemon under
+ * ngload, 6-8 once the pool was full, and 20,500 against 25,000 commands/s. The reserve is
+ * counted once, at the start; its pages become resident only as replies fill them, and a reserve
+ * slab let go gives its pages back to the kernel (`release`) and returns to the reserve.
  */
 class SlabPool {
   private ready: Buffer[] = [];
   private cooling: Buffer[] = [];
-  /** Slabs allocated so far (the rest were used again). */
+  /** Reserve slabs out of use: never filled, or their pages given back. */
+  private readonly spare: Buffer[] = [];
+  private readonly block: ArrayBufferLike | null = null;
+  /** Slabs allocated so far beyond the reserve (the rest were used again). */
   made = 0;
 
+  constructor(reserveBytes: number, private readonly release?: (slab: Buffer) => unknown) {
+    const n = Math.floor(reserveBytes / SLAB);
+    if (n === 0) return;
+    let block: Buffer;
+    try {
+      block = Buffer.allocUnsafeSlow(n * SLAB);
+    } catch {
+      return; // refused (a strict overcommit policy, say): slabs as they are needed
+    }
+    this.block = block.buffer;
+    for (let i = n - 1; i >= 0; i--) this.spare.push(block.subarray(i * SLAB, (i + 1) * SLAB));
+  }
+
   take(): Buffer {
-    const s = this.ready.pop();
+    const s = this.ready.pop() ?? this.spare.pop();
     if (s !== undefined) return s;
     this.made++;
     return Buffer.allocUnsafeSlow(SLAB);
@@ -60,6 +84,11 @@ class SlabPool {
 
   recycle(g: Generation): void {
     g.dropped = true;
+    for (const s of this.ready) {
+      if (s.buffer !== this.block) continue; // a slab of its own goes to the collector
+      this.release?.(s);
+      this.spare.push(s);
+    }
     this.ready = this.cooling;
     this.cooling = g.slabs;
   }
@@ -195,15 +224,35 @@ class Generation {
   }
 }
 
+/** Bytes of requests and replies one generation holds at most (by default): more rotates early. */
+export const GENERATION_BYTES = 64 * 1024 * 1024;
+/**
+ * A reserve that holds all the slabs the default budget can have in use: the current and previous
+ * generations, the dropped one cooling and the slabs ready to be used again.
+ */
+export const FULL_RESERVE = 4 * GENERATION_BYTES;
+
+/** Memory of a ReplyCache's slabs beyond the default (slabs allocated as they are needed). */
+export interface ReplyCacheMemory {
+  /** Bytes of slabs allocated at the start (whole slabs; virtual memory until replies fill them). */
+  reserveBytes: number;
+  /** Gives a reserve slab's pages back to the kernel when it is let go (media/native-addon.ts releasePages). */
+  release?: (slab: Buffer) => unknown;
+}
+
 export class ReplyCache {
-  private readonly pool = new SlabPool();
-  private current = new Generation(this.pool);
-  private previous = new Generation(this.pool);
+  private readonly pool: SlabPool;
+  private current: Generation;
+  private previous: Generation;
   /** Sources seen by both generations, numbered (proxies are few; a flood of them resets the cache). */
   private sources = new Map<string, number>();
   private readonly timer: NodeJS.Timeout;
 
-  constructor(ttlMs = 60_000, private readonly maxBytes = 64 * 1024 * 1024, private readonly maxSources = 65_536) {
+  constructor(ttlMs = 60_000, private readonly maxBytes = GENERATION_BYTES, private readonly maxSources = 65_536,
+    memory: ReplyCacheMemory = { reserveBytes: 0 }) {
+    this.pool = new SlabPool(memory.reserveBytes, memory.release);
+    this.current = new Generation(this.pool);
+    this.previous = new Generation(this.pool);
     this.timer = setInterval(() => this.rotate(), ttlMs / 2);
     this.timer.unref();
   }
@@ -245,7 +294,7 @@ export class ReplyCache {
 
   get size(): number { return this.current.live + this.previous.live; }
 
-  /** 1 MiB slabs allocated since the start (a steady load uses the same ones again). */
+  /** 1 MiB slabs allocated since the start beyond the reserve (a steady load uses the same ones again). */
   get slabsMade(): number { return this.pool.made; }
 
   rotate(): void {
@@ -256,9 +305,9 @@ export class ReplyCache {
   }
 
   private reset(): void {
-    // Rare (a flood of sources): the slabs go to the collector, not to the pool.
-    this.previous = new Generation(this.pool);
-    this.current = new Generation(this.pool);
+    // Rare (a flood of sources): both generations are dropped, their slabs through the pool.
+    this.rotate();
+    this.rotate();
     this.sources = new Map();
   }
 

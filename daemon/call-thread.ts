@@ -6,10 +6,11 @@
 // tells the main thread the replies (once per event-loop turn), call records, counts and figures.
 import { workerData, type MessagePort } from 'node:worker_threads';
 import { NgServer } from '../control/ng-server.js';
+import { FULL_RESERVE } from '../control/reply-cache.js';
 import type { CommandContext } from '../control/commands/context.js';
 import { udpIo } from '../media/udp.js';
 import { LocalMediaPlane } from '../media/relay.js';
-import { nameThread } from '../media/native-addon.js';
+import { nameThread, releasePages } from '../media/native-addon.js';
 import { createLogger } from './log.js';
 import { CallTable } from './session/call-table.js';
 import { LocalCore } from './session/core.js';
@@ -46,6 +47,7 @@ const ng = new NgServer(ctx, log.child({ sub: 'control' }), {
   udp: [], tcp: [],
   // Its replies leave on the main thread's NG socket as each command finishes (ng-server.ts's queueReply).
   replyNow: true,
+  replyCache: { reserveBytes: FULL_RESERVE, release: releasePages },
   onCount: (command, source, error, us) => { (lazy().counts ??= []).push(command, source, error ? 1 : 0, us); },
 });
 

@@ -12,11 +12,12 @@ import { CallThreads } from './call-threads.js';
 import { LocalMediaPlane } from '../media/relay.js';
 import { WorkerMediaPlane } from '../media/worker-plane.js';
 import { udpIo, type NgRouting, type UdpIo } from '../media/udp.js';
-import { nameThread } from '../media/native-addon.js';
+import { nameThread, releasePages } from '../media/native-addon.js';
 import type { MediaPlane } from '../media/plane.js';
 import { createCertificate, type DtlsCertificate } from '../media/dtls/certificate.js';
 import type { Logger } from 'pino';
 import { NgServer } from '../control/ng-server.js';
+import { FULL_RESERVE } from '../control/reply-cache.js';
 import type { CommandContext } from '../control/commands/context.js';
 import { Operations } from './operations.js';
 import { AdminServer } from '../admin/http.js';
@@ -133,8 +134,11 @@ async function main(): Promise<void> {
   };
   // The NG sockets use the same socket layer as the media (native batched I/O when built).
   // Replies wait for the socket thread only when this thread relays the media too (ng-server.ts's queueReply).
+  // The reply cache's slabs are set aside now where commands run here (with call threads each
+  // thread caches its own): see reply-cache.ts's SlabPool.
   const ng = new NgServer(ctx, log.child({ sub: 'control' }), {
     udp: cfg.listenNg, tcp: cfg.listenTcpNg, udpIo: io, forward: threads ?? undefined, replyNow: !(plane instanceof LocalMediaPlane),
+    replyCache: threads ? undefined : { reserveBytes: FULL_RESERVE, release: releasePages },
   });
   let bound;
   try {

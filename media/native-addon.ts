@@ -25,3 +25,12 @@ export function nameThread(name: string): void {
   const f = nativeAddon()?.threadName;
   if (typeof f === 'function') (f as (n: string) => void)(name);
 }
+
+/**
+ * Gives the whole pages inside `buf` back to the kernel (they read as zeros when touched again):
+ * the bytes released, or null without the addon (the memory then stays resident until freed).
+ */
+export function releasePages(buf: Buffer): number | null {
+  const f = nativeAddon()?.releasePages;
+  return typeof f === 'function' ? (f as (b: Buffer) => number)(buf) : null;
+}

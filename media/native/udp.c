@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -782,6 +783,31 @@ static void on_cleanup(napi_async_cleanup_hook_handle handle, void *arg) {
   }
 }
 
+/*
+ * releasePages(buf): gives the whole pages inside `buf` back to the kernel (MADV_DONTNEED); they
+ * read as zeros when touched again. For memory kept allocated but unused for a while (the NG
+ * reply cache's reserve), which is then not resident. Returns the bytes released, or -errno.
+ */
+static napi_value js_release_pages(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  void *data = NULL;
+  size_t len = 0;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 ||
+      napi_get_buffer_info(env, argv[0], &data, &len) != napi_ok) {
+    napi_throw_type_error(env, NULL, "releasePages(buf: Buffer)");
+    return NULL;
+  }
+  long page = sysconf(_SC_PAGESIZE);
+  uintptr_t from = ((uintptr_t)data + (uintptr_t)page - 1) & ~((uintptr_t)page - 1);
+  uintptr_t to = ((uintptr_t)data + len) & ~((uintptr_t)page - 1);
+  double r = 0;
+  if (to > from) r = madvise((void *)from, to - from, MADV_DONTNEED) == 0 ? (double)(to - from) : -errno;
+  napi_value out;
+  napi_create_double(env, r, &out);
+  return out;
+}
+
 NAPI_MODULE_INIT() {
   engine_t *e = calloc(1, sizeof(engine_t));
   if (e == NULL) return NULL;
@@ -814,6 +840,7 @@ NAPI_MODULE_INIT() {
       {"ngSendSoon6", NULL, js_ng_send_soon6, NULL, NULL, NULL, napi_default, NULL},
       {"sendSoonFailed", NULL, js_send_soon_failed, NULL, NULL, NULL, napi_default, NULL},
       {"threadName", NULL, js_thread_name, NULL, NULL, NULL, napi_default, NULL},
+      {"releasePages", NULL, js_release_pages, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   if (ng_route_init(env, exports) == NULL) return NULL;

@@ -140,3 +140,68 @@ test('requests alike in source, cookie, start and length but not body replace ea
   c.rotate();
   assert.deepEqual(c.get(ReplyCache.key('127.0.0.1:5000', msg(2999))), Buffer.from('r2999'), 'and from the previous generation after a rotation');
 });
+
+test('with a reserve, slabs come from it: none is allocated while it lasts, and those let go return to it', async (t) => {
+  const released: Buffer[] = [];
+  // A stand-in for the kernel giving the pages back: the bytes are gone (the cache must not read them again).
+  const release = (s: Buffer): void => { released.push(s); s.fill(0xee); };
+  const c = new ReplyCache(60_000, 1 << 30, 65_536, { reserveBytes: 12 * (1 << 20), release });
+  t.after(() => c.close());
+  const reply = (i: number): Buffer => Buffer.alloc(200_000, i & 0xff);
+  const burst = async (from: number, to: number): Promise<void> => {
+    for (let i = from; i < to; i++) {
+      if (i % 10 === 0) c.rotate();
+      c.pending(keyOf(i), Promise.resolve(reply(i)));
+      await Promise.resolve(); await Promise.resolve();
+    }
+  };
+  // 40 MB of replies in generations of ~2 MB: the pool never holds more than ~4 generations.
+  await burst(0, 200);
+  assert.equal(c.slabsMade, 0, 'every slab came from the reserve or was used again');
+  for (let i = 190; i < 200; i++) assert.deepEqual(c.get(keyOf(i)), reply(i), `reply ${i}`);
+  assert.equal(released.length, 0, 'a steady load takes every ready slab');
+  // The burst ends: rotations without traffic let the pool go, back to the reserve, pages released.
+  for (let r = 0; r < 4; r++) c.rotate();
+  assert.ok(released.length >= 6, `released ${released.length}`);
+  assert.ok(released.every((s) => s.length === 1 << 20), 'whole slabs');
+  // The next burst fills released slabs again, byte for byte, still without allocating.
+  await burst(200, 400);
+  assert.equal(c.slabsMade, 0);
+  for (let i = 390; i < 400; i++) assert.deepEqual(c.get(keyOf(i)), reply(i), `reply ${i}`);
+});
+
+test('a reserve too small for the load is topped up with slabs of their own, which are never released', async (t) => {
+  const released: Buffer[] = [];
+  const c = new ReplyCache(60_000, 1 << 30, 65_536, { reserveBytes: 2 * (1 << 20), release: (s) => released.push(s) });
+  t.after(() => c.close());
+  for (let i = 0; i < 60; i++) {
+    if (i % 20 === 0) c.rotate();
+    c.pending(keyOf(i), Promise.resolve(Buffer.alloc(200_000, i)));
+    await Promise.resolve(); await Promise.resolve();
+  }
+  assert.ok(c.slabsMade > 0, 'allocated beyond the reserve');
+  for (let r = 0; r < 4; r++) c.rotate();
+  assert.equal(released.length, 2, 'only the reserve\'s two slabs are released (the others go to the collector)');
+  assert.ok(released.every((s) => s.buffer === released[0]!.buffer), 'one block');
+});
+
+test('a reserve the allocator refuses leaves slabs allocated as needed', async (t) => {
+  // Past buffer.constants.MAX_LENGTH: allocation throws, as a strict overcommit policy would make it.
+  const c = new ReplyCache(60_000, 1 << 30, 65_536, { reserveBytes: 2 ** 53 });
+  t.after(() => c.close());
+  c.pending(K, Promise.resolve(Buffer.from('k1 d6:result2:oke')));
+  await Promise.resolve(); await Promise.resolve();
+  assert.deepEqual(c.get(K), Buffer.from('k1 d6:result2:oke'));
+  assert.equal(c.slabsMade, 1);
+});
+
+test('a flood of sources returns the reserve\'s slabs through the pool instead of losing them', async (t) => {
+  const c = new ReplyCache(60_000, 1 << 30, 4, { reserveBytes: 4 * (1 << 20) });
+  t.after(() => c.close());
+  for (let i = 0; i < 40; i++) {
+    c.pending(ReplyCache.key(`10.0.0.${i}:5060`, Buffer.from(`k${i} d7:command4:pinge`)), Promise.resolve(Buffer.alloc(300_000, i)));
+    await Promise.resolve(); await Promise.resolve();
+  }
+  // 12 MB of replies over ten resets: without the pool, the reserve (4 slabs) would have run out.
+  assert.equal(c.slabsMade, 0);
+});
