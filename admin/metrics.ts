@@ -15,6 +15,8 @@ export interface MetricsSources {
   media(): { rtp: { packets: number; bytes: number; errors: number }; rtcp: { packets: number; bytes: number; errors: number }; streams: number };
   /** NG commands handed straight to call threads by the native reader (absent: not in that mode). */
   ngHandover?(): { routed: number; dropped: number };
+  /** The NG reply cache (all of them with call threads): replies kept, their bytes, slab memory set aside. */
+  ngReplyCache(): { entries: number; bytes: number; reserveBytes: number };
 }
 
 const STATES = ['active', 'draining', 'drained', 'disabled'] as const;
@@ -133,6 +135,12 @@ export class Metrics {
         registers: [r], labelNames: ['result'],
         collect() { const h = handover(); this.reset(); this.inc({ result: 'routed' }, h.routed); this.inc({ result: 'dropped' }, h.dropped); } });
     }
+    new client.Gauge({ name: 'rtprelay_ng_reply_cache_entries', help: 'NG replies kept for retransmitted commands (30-60 s, less under a load past the byte budget)', registers: [r],
+      collect() { this.set(src.ngReplyCache().entries); } });
+    new client.Gauge({ name: 'rtprelay_ng_reply_cache_bytes', help: 'Bytes of the NG requests and replies kept for retransmissions', registers: [r],
+      collect() { this.set(src.ngReplyCache().bytes); } });
+    new client.Gauge({ name: 'rtprelay_ng_reply_cache_reserve_bytes', help: 'Memory set aside at the start for the NG reply cache (virtual; resident only where replies filled it)', registers: [r],
+      collect() { this.set(src.ngReplyCache().reserveBytes); } });
     this.ngLatency = new LatencyHistogram('rtprelay_ng_latency_seconds', 'NG command processing time', NG_LATENCY_BUCKETS);
     r.registerMetric(this.ngLatency as unknown as client.Metric);
     new client.Gauge({ name: 'rtprelay_instance_state', help: 'This instance\'s state (1 for the current one)', registers: [r], labelNames: ['state'],

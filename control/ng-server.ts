@@ -10,7 +10,7 @@ import { COMMANDS } from './commands/index.js';
 import type { CommandContext, CommandCounter } from './commands/context.js';
 import { errorReply, NgError, REPLY_TOO_LARGE } from './errors.js';
 import { Params, supportsLoadLimit } from './params.js';
-import { ReplyCache, type ReplyCacheMemory } from './reply-cache.js';
+import { ReplyCache, type ReplyCacheFigures, type ReplyCacheMemory } from './reply-cache.js';
 
 export interface Endpoint { address: string; port: number }
 
@@ -157,6 +157,9 @@ export class NgServer {
     }
     return { udp, tcp };
   }
+
+  /** What this server's reply cache holds (with call threads, each thread's server has its own). */
+  replyCacheFigures(): ReplyCacheFigures { return this.cache.figures(); }
 
   /** The UDP sockets start() bound (the main thread hands their commands to call threads natively). */
   udpSockets(): readonly NgUdpSocket[] { return this.udp; }

@@ -59,6 +59,8 @@ class SlabPool {
   /** Reserve slabs out of use: never filled, or their pages given back. */
   private readonly spare: Buffer[] = [];
   private readonly block: ArrayBufferLike | null = null;
+  /** Bytes of the reserve (0: none was asked for, or the allocator refused it). */
+  readonly reserveBytes: number = 0;
   /** Slabs allocated so far beyond the reserve (the rest were used again). */
   made = 0;
 
@@ -72,6 +74,7 @@ class SlabPool {
       return; // refused (a strict overcommit policy, say): slabs as they are needed
     }
     this.block = block.buffer;
+    this.reserveBytes = block.length;
     for (let i = n - 1; i >= 0; i--) this.spare.push(block.subarray(i * SLAB, (i + 1) * SLAB));
   }
 
@@ -232,6 +235,16 @@ export const GENERATION_BYTES = 64 * 1024 * 1024;
  */
 export const FULL_RESERVE = 4 * GENERATION_BYTES;
 
+/** What a reply cache holds, for /metrics (summed over call threads). */
+export interface ReplyCacheFigures {
+  /** Replies kept for retransmissions (and commands in progress). */
+  entries: number;
+  /** Bytes of requests and replies kept, with their index entries. */
+  bytes: number;
+  /** Slab memory set aside at the start (resident only where replies filled it). */
+  reserveBytes: number;
+}
+
 /** Memory of a ReplyCache's slabs beyond the default (slabs allocated as they are needed). */
 export interface ReplyCacheMemory {
   /** Bytes of slabs allocated at the start (whole slabs; virtual memory until replies fill them). */
@@ -293,6 +306,10 @@ export class ReplyCache {
   }
 
   get size(): number { return this.current.live + this.previous.live; }
+
+  figures(): ReplyCacheFigures {
+    return { entries: this.size, bytes: this.current.bytes + this.previous.bytes, reserveBytes: this.pool.reserveBytes };
+  }
 
   /** 1 MiB slabs allocated since the start beyond the reserve (a steady load uses the same ones again). */
   get slabsMade(): number { return this.pool.made; }

@@ -104,6 +104,7 @@ core.onRecordingDone((r) => { (lazy().recordings ??= []).push(r); });
 
 const view = (): ThreadView => ({
   totals: table.totals(), media: table.mediaTotals(), ports: plane.ports(), recordingFailures: table.recordingFailures,
+  replyCache: ng.replyCacheFigures(),
 });
 // Once a second unasked: media counters and port use move without a command (and calls that end
 // on a timeout are counted here even when nothing else is sent).

@@ -7,6 +7,7 @@
 // threads is plain data: NG messages and replies as bytes, call records, figures.
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import type { Forwarder, RoutedReply } from '../control/ng-server.js';
+import type { ReplyCacheFigures } from '../control/reply-cache.js';
 import { sliceRange } from '../media/worker-plane.js';
 import { ChurnMap } from '../media/churn-map.js';
 import { addParking } from '../media/plane.js';
@@ -38,7 +39,7 @@ export interface NgHandover { fd: number; v6: boolean }
 export interface ThreadCert { certPem: string; keyPem: string; fingerprints: Record<string, string> }
 
 /** A thread's figures, sent once a second and when asked. */
-export interface ThreadView { totals: TableTotals; media: MediaTotals; ports: PortUsage[]; recordingFailures: number }
+export interface ThreadView { totals: TableTotals; media: MediaTotals; ports: PortUsage[]; recordingFailures: number; replyCache: ReplyCacheFigures }
 
 export type ThreadRequest =
   | { what: 'view' }
@@ -375,6 +376,15 @@ export class CallThreads implements SessionCore, Forwarder {
       }
     }
     return [...by.values()];
+  }
+
+  /** The threads' reply caches together (each answers and caches its own calls' commands). */
+  replyCacheFigures(): ReplyCacheFigures {
+    const out: ReplyCacheFigures = { entries: 0, bytes: 0, reserveBytes: 0 };
+    for (const v of this.views()) {
+      out.entries += v.replyCache.entries; out.bytes += v.replyCache.bytes; out.reserveBytes += v.replyCache.reserveBytes;
+    }
+    return out;
   }
 
   async refresh(): Promise<void> {

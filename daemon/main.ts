@@ -180,6 +180,12 @@ async function main(): Promise<void> {
   const metrics = new Metrics({
     table: core, instance: ops.instance, ports: () => core.ports(), commands: () => ctx.stats.byCommand, media: () => core.mediaTotals(),
     ...(handover ? { ngHandover: () => handover.stats() } : {}),
+    ngReplyCache: () => {
+      const own = ng.replyCacheFigures();
+      if (!threads) return own;
+      const t = threads.replyCacheFigures();
+      return { entries: own.entries + t.entries, bytes: own.bytes + t.bytes, reserveBytes: own.reserveBytes + t.reserveBytes };
+    },
   });
   ctx.observe = (command, seconds) => metrics.observeNg(command, seconds);
   ops.start();

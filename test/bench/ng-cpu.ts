@@ -8,11 +8,13 @@
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import { NgServer } from '../../control/ng-server.js';
+import { FULL_RESERVE } from '../../control/reply-cache.js';
 import type { CommandContext } from '../../control/commands/context.js';
 import { CallTable } from '../../daemon/session/call-table.js';
 import { LocalCore } from '../../daemon/session/core.js';
 import { callRecord } from '../../daemon/operations.js';
 import { LocalMediaPlane } from '../../media/relay.js';
+import { releasePages } from '../../media/native-addon.js';
 import type { MediaPlane, OpenedPair, SocketStats } from '../../media/plane.js';
 import { Metrics } from '../../admin/metrics.js';
 
@@ -89,10 +91,12 @@ async function main(): Promise<void> {
   if (flag('metrics')) {
     const metrics = new Metrics({
       table: core, instance: { state: 'active' } as never, ports: () => plane.ports(), commands: () => ctx.stats.byCommand, media: () => table.mediaTotals(),
+      ngReplyCache: () => ng.replyCacheFigures(),
     });
     ctx.observe = (command, seconds) => metrics.observeNg(command, seconds);
   }
-  const ng = new NgServer(ctx, log.child({ sub: 'control' }), { udp: [], tcp: [] });
+  // The reply cache's reserve as the daemon sets it aside (daemon/main.ts).
+  const ng = new NgServer(ctx, log.child({ sub: 'control' }), { udp: [], tcp: [], replyCache: { reserveBytes: FULL_RESERVE, release: releasePages } });
 
   let failed = 0;
   const run = async (from: number, to: number): Promise<void> => {

@@ -9,6 +9,7 @@ import knexFactory from 'knex';
 import WebSocket from 'ws';
 import bencode from 'bencode';
 import { encodeBencode } from '../../control/codec.js';
+import { FULL_RESERVE } from '../../control/reply-cache.js';
 import { knexConfig } from '../../daemon/store.js';
 import { plain } from '../support/ng-client.js';
 import { MAIN, ROOT, startDaemon, type Daemon } from '../support/daemon.js';
@@ -80,6 +81,14 @@ test('JSON API, metrics and rtprelay-ctl show a live call; terminate ends it', a
   assert.match(metrics.text, /^rtprelay_ng_latency_seconds_count\{command="answer"\} 1$/m);
   assert.match(metrics.text, /^rtprelay_ports_free\{address="127.0.0.1"\} \d+$/m);
   assert.match(metrics.text, /^rtprelay_instance_state\{state="active"\} 1$/m);
+  // The NG reply cache: at least the offer's and the answer's replies, and the slab reserve each
+  // caching server sets aside (the main thread's, or each call thread's).
+  const cachers = Number(process.env.RTPRELAY_CALL_THREADS ?? 0) || 1;
+  assert.match(metrics.text, new RegExp(`^rtprelay_ng_reply_cache_reserve_bytes ${FULL_RESERVE * cachers}$`, 'm'));
+  const entries = Number(/^rtprelay_ng_reply_cache_entries (\d+)$/m.exec(metrics.text)?.[1]);
+  assert.ok(entries >= 2, `reply cache entries ${entries}`);
+  const kept = Number(/^rtprelay_ng_reply_cache_bytes (\d+)$/m.exec(metrics.text)?.[1]);
+  assert.ok(kept > 500, `reply cache bytes ${kept}`);
 
   const url = `http://127.0.0.1:${d.httpPort}`;
   const list = await ctl(['--url', url, 'list']);

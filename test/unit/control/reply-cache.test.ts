@@ -160,6 +160,10 @@ test('with a reserve, slabs come from it: none is allocated while it lasts, and 
   assert.equal(c.slabsMade, 0, 'every slab came from the reserve or was used again');
   for (let i = 190; i < 200; i++) assert.deepEqual(c.get(keyOf(i)), reply(i), `reply ${i}`);
   assert.equal(released.length, 0, 'a steady load takes every ready slab');
+  const f = c.figures();
+  assert.equal(f.reserveBytes, 12 * (1 << 20));
+  assert.equal(f.entries, 20, 'two generations of ten');
+  assert.ok(f.bytes >= 20 * 200_000 && f.bytes < 21 * 200_000, `bytes ${f.bytes}`);
   // The burst ends: rotations without traffic let the pool go, back to the reserve, pages released.
   for (let r = 0; r < 4; r++) c.rotate();
   assert.ok(released.length >= 6, `released ${released.length}`);
@@ -193,6 +197,7 @@ test('a reserve the allocator refuses leaves slabs allocated as needed', async (
   await Promise.resolve(); await Promise.resolve();
   assert.deepEqual(c.get(K), Buffer.from('k1 d6:result2:oke'));
   assert.equal(c.slabsMade, 1);
+  assert.equal(c.figures().reserveBytes, 0);
 });
 
 test('a flood of sources returns the reserve\'s slabs through the pool instead of losing them', async (t) => {
