@@ -95,6 +95,14 @@ class SlabPool {
     this.ready = this.cooling;
     this.cooling = g.slabs;
   }
+
+  /** Generations dropped at once (a reset): their slabs wait in `cooling` for the next rotation too. */
+  retire(gs: Generation[]): void {
+    for (const g of gs) {
+      g.dropped = true;
+      for (const s of g.slabs) this.cooling.push(s);
+    }
+  }
 }
 
 /** One generation: an index of entries and the slabs holding their requests and replies. */
@@ -323,8 +331,9 @@ export class ReplyCache {
 
   private reset(): void {
     // Rare (a flood of sources): both generations are dropped, their slabs through the pool.
-    this.rotate();
-    this.rotate();
+    this.pool.retire([this.previous, this.current]);
+    this.previous = new Generation(this.pool);
+    this.current = new Generation(this.pool);
     this.sources = new Map();
   }
 
