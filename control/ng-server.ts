@@ -132,7 +132,7 @@ export class NgServer {
   dropped = 0;
 
   constructor(private readonly ctx: CommandContext, private readonly log: Logger, private readonly opts: NgServerOptions) {
-    this.cache = new ReplyCache(undefined, undefined, undefined, opts.replyCache);
+    this.cache = new ReplyCache(opts.replyCache);
   }
 
   async start(): Promise<{ udp: Endpoint[]; tcp: Endpoint[] }> {

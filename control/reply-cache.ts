@@ -261,6 +261,15 @@ export interface ReplyCacheMemory {
   release?: (slab: Buffer) => unknown;
 }
 
+export interface ReplyCacheOptions extends Partial<ReplyCacheMemory> {
+  /** An entry lives between half of this and this (two generations). */
+  ttlMs?: number;
+  /** Bytes one generation holds before it is dropped early (GENERATION_BYTES). */
+  maxBytes?: number;
+  /** Sources both generations may know before a flood of them resets the cache. */
+  maxSources?: number;
+}
+
 export class ReplyCache {
   private readonly pool: SlabPool;
   private current: Generation;
@@ -268,10 +277,14 @@ export class ReplyCache {
   /** Sources seen by both generations, numbered (proxies are few; a flood of them resets the cache). */
   private sources = new Map<string, number>();
   private readonly timer: NodeJS.Timeout;
+  private readonly maxBytes: number;
+  private readonly maxSources: number;
 
-  constructor(ttlMs = 60_000, private readonly maxBytes = GENERATION_BYTES, private readonly maxSources = 65_536,
-    memory: ReplyCacheMemory = { reserveBytes: 0 }) {
-    this.pool = new SlabPool(memory.reserveBytes, memory.release);
+  constructor(opts: ReplyCacheOptions = {}) {
+    const ttlMs = opts.ttlMs ?? 60_000;
+    this.maxBytes = opts.maxBytes ?? GENERATION_BYTES;
+    this.maxSources = opts.maxSources ?? 65_536;
+    this.pool = new SlabPool(opts.reserveBytes ?? 0, opts.release);
     this.current = new Generation(this.pool);
     this.previous = new Generation(this.pool);
     this.timer = setInterval(() => this.rotate(), ttlMs / 2);

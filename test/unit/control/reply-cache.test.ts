@@ -32,7 +32,7 @@ test('a duplicate arriving while the first is in progress shares its reply', asy
 });
 
 test('entries live for two generations, then go', async (t) => {
-  const c = new ReplyCache(60_000);
+  const c = new ReplyCache({ ttlMs: 60_000 });
   t.after(() => c.close());
   c.pending(K, Promise.resolve(Buffer.from('x')));
   await Promise.resolve();
@@ -54,7 +54,7 @@ test('a rejected command is not cached, so a retransmission runs it again', asyn
 });
 
 test('the byte budget drops old generations instead of growing', async (t) => {
-  const c = new ReplyCache(60_000, 1000);
+  const c = new ReplyCache({ maxBytes: 1000 });
   t.after(() => c.close());
   for (let i = 0; i < 50; i++) {
     c.pending(keyOf(i), Promise.resolve(Buffer.alloc(100, i)));
@@ -65,7 +65,7 @@ test('the byte budget drops old generations instead of growing', async (t) => {
 });
 
 test('thousands of replies, small and big, come back byte for byte from the slabs', async (t) => {
-  const c = new ReplyCache(60_000, 1 << 30);
+  const c = new ReplyCache({ maxBytes: 1 << 30 });
   t.after(() => c.close());
   const n = 5000;
   const body = (i: number): Buffer => (i % 1000 === 7 ? Buffer.alloc(300_000, i & 0xff) : Buffer.from(`k${i} d6:result2:ok3:sdp${String(i).length + 4}:v=0 ${i}e`));
@@ -81,7 +81,7 @@ test('thousands of replies, small and big, come back byte for byte from the slab
 });
 
 test('a flood of sources resets the cache instead of growing it', async (t) => {
-  const c = new ReplyCache(60_000, 1 << 30, 10);
+  const c = new ReplyCache({ maxBytes: 1 << 30, maxSources: 10 });
   t.after(() => c.close());
   for (let i = 0; i < 25; i++) {
     c.pending(ReplyCache.key(`10.0.0.${i}:5060`, Buffer.from('k1 d7:command4:pinge')), Promise.resolve(Buffer.from('r')));
@@ -104,7 +104,7 @@ test('a cookie reused for a body that differs only past the hashed start is not 
 });
 
 test('slabs of dropped generations are used again, and a late reply of a dropped one writes nothing', async (t) => {
-  const c = new ReplyCache(60_000, 1 << 30);
+  const c = new ReplyCache({ maxBytes: 1 << 30 });
   t.after(() => c.close());
   let lateDone!: (b: Buffer) => void;
   c.pending(keyOf(-1), new Promise<Buffer>((r) => { lateDone = r; }));
@@ -145,7 +145,7 @@ test('with a reserve, slabs come from it: none is allocated while it lasts, and 
   const released: Buffer[] = [];
   // A stand-in for the kernel giving the pages back: the bytes are gone (the cache must not read them again).
   const release = (s: Buffer): void => { released.push(s); s.fill(0xee); };
-  const c = new ReplyCache(60_000, 1 << 30, 65_536, { reserveBytes: 12 * (1 << 20), release });
+  const c = new ReplyCache({ maxBytes: 1 << 30, reserveBytes: 12 * (1 << 20), release });
   t.after(() => c.close());
   const reply = (i: number): Buffer => Buffer.alloc(200_000, i & 0xff);
   const burst = async (from: number, to: number): Promise<void> => {
@@ -176,7 +176,7 @@ test('with a reserve, slabs come from it: none is allocated while it lasts, and 
 
 test('a reserve too small for the load is topped up with slabs of their own, which are never released', async (t) => {
   const released: Buffer[] = [];
-  const c = new ReplyCache(60_000, 1 << 30, 65_536, { reserveBytes: 2 * (1 << 20), release: (s) => released.push(s) });
+  const c = new ReplyCache({ maxBytes: 1 << 30, reserveBytes: 2 * (1 << 20), release: (s) => released.push(s) });
   t.after(() => c.close());
   for (let i = 0; i < 60; i++) {
     if (i % 20 === 0) c.rotate();
@@ -191,7 +191,7 @@ test('a reserve too small for the load is topped up with slabs of their own, whi
 
 test('a reserve the allocator refuses leaves slabs allocated as needed', async (t) => {
   // Past buffer.constants.MAX_LENGTH: allocation throws, as a strict overcommit policy would make it.
-  const c = new ReplyCache(60_000, 1 << 30, 65_536, { reserveBytes: 2 ** 53 });
+  const c = new ReplyCache({ maxBytes: 1 << 30, reserveBytes: 2 ** 53 });
   t.after(() => c.close());
   c.pending(K, Promise.resolve(Buffer.from('k1 d6:result2:oke')));
   await Promise.resolve(); await Promise.resolve();
@@ -202,7 +202,7 @@ test('a reserve the allocator refuses leaves slabs allocated as needed', async (
 
 test('a flood of sources returns the reserve\'s slabs through the pool instead of losing them', async (t) => {
   const released = new Set<number>();
-  const c = new ReplyCache(60_000, 1 << 30, 4, { reserveBytes: 4 * (1 << 20), release: (s) => released.add(s.byteOffset) });
+  const c = new ReplyCache({ maxBytes: 1 << 30, maxSources: 4, reserveBytes: 4 * (1 << 20), release: (s) => released.add(s.byteOffset) });
   t.after(() => c.close());
   for (let i = 0; i < 40; i++) {
     c.pending(ReplyCache.key(`10.0.0.${i}:5060`, Buffer.from(`k${i} d7:command4:pinge`)), Promise.resolve(Buffer.alloc(300_000, i)));
