@@ -1,4 +1,4 @@
-// Loads rtprelay's native addon (media/native: batched UDP I/O and SRTP primitives) once per
+// Loads rtprelay's native addon (media/native: batched UDP I/O, SRTP primitives, giving pages back) once per
 // thread; null when it was not built (no compiler at install time, another OS), in which case
 // media/udp.ts and media/srtp/native.ts fall back to node:dgram and node:crypto. Imports nothing of ours.
 import { createRequire } from 'node:module';
