@@ -253,6 +253,11 @@ export interface ReplyCacheFigures {
   reserveBytes: number;
 }
 
+/** Adds `f` (another server's cache: a call thread's) to `into`. */
+export function addReplyCacheFigures(into: ReplyCacheFigures, f: ReplyCacheFigures): void {
+  into.entries += f.entries; into.bytes += f.bytes; into.reserveBytes += f.reserveBytes;
+}
+
 /** Memory of a ReplyCache's slabs beyond the default (slabs allocated as they are needed). */
 export interface ReplyCacheMemory {
   /** Bytes of slabs allocated at the start (whole slabs; virtual memory until replies fill them). */

@@ -7,7 +7,7 @@
 // threads is plain data: NG messages and replies as bytes, call records, figures.
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import type { Forwarder, RoutedReply } from '../control/ng-server.js';
-import type { ReplyCacheFigures } from '../control/reply-cache.js';
+import { addReplyCacheFigures, type ReplyCacheFigures } from '../control/reply-cache.js';
 import { sliceRange } from '../media/worker-plane.js';
 import { ChurnMap } from '../media/churn-map.js';
 import { addParking } from '../media/plane.js';
@@ -381,9 +381,7 @@ export class CallThreads implements SessionCore, Forwarder {
   /** The threads' reply caches together (each answers and caches its own calls' commands). */
   replyCacheFigures(): ReplyCacheFigures {
     const out: ReplyCacheFigures = { entries: 0, bytes: 0, reserveBytes: 0 };
-    for (const v of this.views()) {
-      out.entries += v.replyCache.entries; out.bytes += v.replyCache.bytes; out.reserveBytes += v.replyCache.reserveBytes;
-    }
+    for (const v of this.views()) addReplyCacheFigures(out, v.replyCache);
     return out;
   }
 

@@ -17,7 +17,7 @@ import type { MediaPlane } from '../media/plane.js';
 import { createCertificate, type DtlsCertificate } from '../media/dtls/certificate.js';
 import type { Logger } from 'pino';
 import { NgServer } from '../control/ng-server.js';
-import { FULL_RESERVE } from '../control/reply-cache.js';
+import { addReplyCacheFigures, FULL_RESERVE } from '../control/reply-cache.js';
 import type { CommandContext } from '../control/commands/context.js';
 import { Operations } from './operations.js';
 import { AdminServer } from '../admin/http.js';
@@ -181,10 +181,9 @@ async function main(): Promise<void> {
     table: core, instance: ops.instance, ports: () => core.ports(), commands: () => ctx.stats.byCommand, media: () => core.mediaTotals(),
     ...(handover ? { ngHandover: () => handover.stats() } : {}),
     ngReplyCache: () => {
-      const own = ng.replyCacheFigures();
-      if (!threads) return own;
-      const t = threads.replyCacheFigures();
-      return { entries: own.entries + t.entries, bytes: own.bytes + t.bytes, reserveBytes: own.reserveBytes + t.reserveBytes };
+      const all = ng.replyCacheFigures();
+      if (threads) addReplyCacheFigures(all, threads.replyCacheFigures());
+      return all;
     },
   });
   ctx.observe = (command, seconds) => metrics.observeNg(command, seconds);

@@ -41,15 +41,7 @@ export async function until(cond: () => boolean | Promise<boolean>, what: string
  * probing by binding them would race a socket thread's own binds.
  */
 export function boundUdpPorts(min: number, max: number): number[] {
-  const out: number[] = [];
-  for (const line of readFileSync('/proc/net/udp', 'utf8').split('\n').slice(1)) {
-    const local = line.trim().split(/\s+/)[1];
-    if (!local) continue;
-    const [ip, port] = local.split(':');
-    const n = parseInt(port!, 16);
-    if (ip === '0100007F' && n >= min && n <= max) out.push(n);
-  }
-  return out.sort((a, b) => a - b);
+  return [...udpInodes(min, max).keys()].sort((a, b) => a - b);
 }
 
 /** The kernel's socket inode of each UDP port in [min, max] bound on 127.0.0.1 (/proc/net/udp): the same inode is the same socket. */
