@@ -91,3 +91,31 @@ test('a socket with ICE shows no remote until ICE selects one, as the worker has
   assert.equal(plane.stats([a.rtp])[0]!.confirmed, false);
   plane.close([a.rtp, a.rtcp, b.rtp, b.rtcp]);
 });
+
+test('two workers whose ports fit the calls exactly carry every call: a new call goes where no pair is promised to another', async (t) => {
+  // 100 pairs, 50 in each worker, for 50 calls of two pairs each (one side's, then the other's),
+  // 16 under way at a time as NG offers are: a call's second pair is asked for a turn after its
+  // first, so the other calls' choices come in between. Choosing by free pairs alone sent new
+  // calls to a worker whose last pairs its half-open calls were owed, and those calls failed.
+  const min = 10200, max = 10399;
+  const plane = await WorkerMediaPlane.start({ min, max }, 2, ['127.0.0.1']);
+  t.after(() => plane.shutdown());
+  await until(() => held(min, max).length === 2 * (2 * 32 + 2 * 16), 'the pairs opened ahead');
+  let next = 0;
+  const failures: string[] = [];
+  const taken: number[] = [];
+  await Promise.all(Array.from({ length: 16 }, async () => {
+    while (next < 50) {
+      const call = `call-${next++}`;
+      try {
+        const a = await plane.openPair('127.0.0.1', call);
+        await new Promise((r) => setImmediate(r));
+        const b = await plane.openPair('127.0.0.1', call);
+        taken.push(a.rtp, a.rtcp, b.rtp, b.rtcp);
+      } catch (e) { failures.push(`${call}: ${(e as Error).message}`); }
+    }
+  }));
+  assert.deepEqual(failures, []);
+  assert.equal(plane.ports()[0]!.free, 0);
+  plane.close(taken);
+});
