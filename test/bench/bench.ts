@@ -175,8 +175,11 @@ async function ngRounds(starts: (() => Promise<Target>)[], rows: Figures[], nglo
       rows[i]!.name ||= t.name;
       try {
         // Steady state: the warm-up (not measured) lets a JIT runtime compile its hot code first, each
-        // call thread its own; with 500 warm-up calls the measured window was mostly compilation.
-        const ng = (await runTool(ngload, ['--ng', `127.0.0.1:${t.ngPort}`, '--calls', quick ? '8000' : '20000', '--warmup-calls', quick ? '4000' : '10000',
+        // call thread its own; with 500 warm-up calls the measured window was mostly compilation,
+        // and with 4,000 (quick, before the eighteenth session) part of it still was: a fresh
+        // daemon fed 12,000-command runs back to back did 9,900, 20,700, then 23,100-25,100
+        // commands/s. 8,000 calls are 24,000 commands, ~1.2 s more a round.
+        const ng = (await runTool(ngload, ['--ng', `127.0.0.1:${t.ngPort}`, '--calls', quick ? '8000' : '20000', '--warmup-calls', quick ? '8000' : '10000',
           '--concurrency', '16', '--pid', String(t.pid), '--max-seconds', quick ? '60' : '120', '--quiet-wait', quick ? '5' : '15'],
         tmpFile('ngload.jsonl'), quick ? 90 : 180, false)).at(-1)!;
         runs[i]!.push(ng);
