@@ -61,11 +61,10 @@ interface Figures {
 
 const log = (s: string): void => { process.stdout.write(s + '\n'); };
 
-/** Offer + answer for `n` calls (held, idle), 32 in flight; then RSS delta / n; then deletes them. */
 /**
- * RSS before and after `n` idle calls set up (offer and answer held). Calls that fail to set up are
- * counted and reported, and the figure is per call set up: one mode's refusal must not lose the
- * rest of a 20-minute run.
+ * Offer + answer for `n` calls (held, idle), 32 in flight; then the RSS delta per call; then deletes
+ * them. Calls that fail to set up are counted and reported, and the figure is per call set up: one
+ * mode's refusal must not lose the rest of a 20-minute run.
  */
 async function memoryPerCall(t: Target, n: number): Promise<{ rssIdleKb: number; kbPerCall: number; failed: number; reasons: string }> {
   const ng = new NgClient(t.ngPort);
