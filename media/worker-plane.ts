@@ -78,9 +78,12 @@ interface WorkerSlot {
   halfOpen: number;
 }
 
-/** +1, -1 or 0: how a group's move from `before` to `after` sockets (two a pair) changes WorkerSlot.halfOpen. */
+/** 1 when a group's `sockets` (two a pair) make an odd number of pairs, else 0. */
+const oddPairs = (sockets: number): number => (sockets >> 1) & 1;
+
+/** +1, -1 or 0: how a group's move from `before` to `after` sockets changes WorkerSlot.halfOpen. */
 function halfOpenChange(before: number, after: number): number {
-  return ((after >> 1) & 1) - ((before >> 1) & 1);
+  return oddPairs(after) - oddPairs(before);
 }
 
 interface Waiter { group: string | undefined; resolve: (p: OpenedPair) => void; reject: (e: Error) => void }
@@ -436,7 +439,7 @@ export class WorkerMediaPlane implements MediaPlane {
     if (waiters) for (const x of waiters) {
       const g = x.group === undefined ? undefined : this.groups.get(x.group);
       // Its own pair, and the other side's when that one leaves the call odd (already counted in halfOpen when odd now).
-      n += x.group === undefined ? 1 : g === undefined || ((g.sockets >> 1) & 1) === 0 ? 2 : 0;
+      n += x.group === undefined ? 1 : g === undefined || oddPairs(g.sockets) === 0 ? 2 : 0;
     }
     return n;
   }
